@@ -1,0 +1,1 @@
+"""Built-in explainer plugins, registered through ``clarity_explainers`` like any plugin."""

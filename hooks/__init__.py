@@ -1,0 +1,1 @@
+"""Hook specifications (the plugin contract) and the hooks into MLflow."""

@@ -1,0 +1,1 @@
+"""Built-in monitor plugins, registered through ``clarity_monitors`` like any plugin."""

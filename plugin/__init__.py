@@ -1,0 +1,126 @@
+"""mlflow-clarity: explanations and drift baselines stored with every logged MLflow model.
+
+Installing the package is enough: on ``import mlflow`` it wraps ``Model.log``, and every
+``mlflow.<flavor>.log_model(...)`` then stores its results under ``clarity/`` inside the
+logged model. This module is the public API; it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
+
+from .config import current_config, set_code_options, validate_options
+from .errors import ClarityWarning
+from .hooks.reference_capture import reference_data, set_reference_data
+from .hooks.specs import hookimpl
+from .types import (
+    ExplainerSpec,
+    ModelContext,
+    MonitorSpec,
+    ReferenceData,
+    RunReport,
+    StepOutput,
+    StepResult,
+    StepSkipped,
+    StepWorkspace,
+)
+
+if TYPE_CHECKING:
+    from .explain import DataLike
+
+try:
+    __version__ = importlib.metadata.version("mlflow-clarity")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ClarityWarning",
+    "ExplainerSpec",
+    "ModelContext",
+    "MonitorSpec",
+    "ReferenceData",
+    "RunReport",
+    "StepOutput",
+    "StepResult",
+    "StepSkipped",
+    "StepWorkspace",
+    "__version__",
+    "autolog",
+    "explain",
+    "hookimpl",
+    "reference_data",
+    "set_reference_data",
+    "wait",
+]
+
+
+def autolog(disable: bool = False, **options: Any) -> None:
+    """Turn the automatic pipeline on or off, and set its options in code.
+
+    Each call replaces the options of the previous call. Options set here override
+    ``MLFLOW_CLARITY_*`` environment variables, except ``MLFLOW_CLARITY_DISABLE=1``,
+    which always wins.
+
+    Args:
+        disable: Stop running on logged models.
+        **options: ``budget_s`` (120), ``store_timeout_s`` (60), ``sample_rows`` (2000),
+            ``seed`` (0), ``background`` (False), ``steps`` (None: all), ``step_options``
+            (``{step_name: {...}}``), ``disabled_plugins`` (names), ``strict`` (False).
+
+    Raises:
+        TypeError: An unknown option or a value of the wrong type.
+        ValueError: A value out of range.
+
+    Example::
+
+        mlflow_clarity.autolog(budget_s=30, step_options={"shap": {"max_rows": 500}})
+    """
+    normalised = validate_options(options)
+    set_code_options(normalised, disable=disable)
+    if not disable and current_config().enabled:
+        from .hooks.interceptor import install
+
+        install()
+
+
+def explain(
+    model_uri: str, data: DataLike, labels: Any = None, *, strict: bool | None = None
+) -> RunReport:
+    """Run the pipeline on a model logged earlier, storing results with it.
+
+    Args:
+        model_uri: ``models:/m-...``, ``models:/<name>/<version>`` or
+            ``models:/<name>@<alias>``.
+        data: Reference data: a DataFrame, an array, or a path to a CSV or parquet file.
+        labels: Labels, or the name of the label column in ``data``.
+        strict: Raise step errors instead of recording them (default: the configured
+            strict mode).
+
+    Returns:
+        The run's report, as stored in ``clarity/status.json``.
+    """
+    from .explain import explain_model
+
+    return explain_model(model_uri, data, labels, strict=strict)
+
+
+def wait(timeout: float | None = None) -> list[RunReport]:
+    """Wait for pipelines still running in the background (see ``background=True``).
+
+    Args:
+        timeout: Seconds to wait in all; None waits until they finish.
+
+    Returns:
+        The reports of the runs that finished.
+
+    Raises:
+        BaseException: The first error of a run, in strict mode.
+    """
+    from .jobs import wait_all
+
+    jobs = wait_all(timeout)
+    for job in jobs:
+        if job.error is not None:
+            raise job.error
+    return [job.result for job in jobs if job.done and job.result is not None]

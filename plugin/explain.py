@@ -1,0 +1,146 @@
+"""Explaining models logged earlier: resolve the URI, load the model, run the pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from .config import current_config
+from .errors import logger, strict_mode
+from .reference import RawReference
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .types import RunReport
+
+DataLike = Union["pd.DataFrame", Any, str, Path]
+
+_NATIVE_FLAVORS = ("sklearn", "xgboost", "lightgbm", "pytorch")
+_MODEL_ID_URI = re.compile(r"^models:/(m-[0-9a-f]+)$")
+_VERSION_URI = re.compile(r"^models:/([^/@]+)/(\d+)$")
+_ALIAS_URI = re.compile(r"^models:/([^/@]+)@([^/]+)$")
+
+
+class ModelUriError(ValueError):
+    """The model URI is not one mlflow-clarity can resolve to a LoggedModel."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    """A LoggedModel found from a URI, and the model version the URI named (if any)."""
+
+    model_id: str
+    registered_model_name: str | None = None
+    registered_model_version: str | None = None
+
+
+def _model_id_from_source(source: str, what: str) -> str:
+    match = _MODEL_ID_URI.match(source or "")
+    if not match:
+        raise ModelUriError(
+            f"{what} has source {source!r}, not a LoggedModel (models:/m-...); it was "
+            "registered from a path, which mlflow-clarity cannot store results into"
+        )
+    return match.group(1)
+
+
+def resolve_model_uri(model_uri: str) -> ResolvedModel:
+    """Resolve ``models:/m-...``, ``models:/name/version`` or ``models:/name@alias``.
+
+    Raises:
+        ModelUriError: The URI has another form or names no LoggedModel.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    if match := _MODEL_ID_URI.match(model_uri):
+        return ResolvedModel(match.group(1))
+    if match := _VERSION_URI.match(model_uri):
+        mv = client.get_model_version(match.group(1), match.group(2))
+    elif match := _ALIAS_URI.match(model_uri):
+        mv = client.get_model_version_by_alias(match.group(1), match.group(2))
+    else:
+        raise ModelUriError(
+            f"unsupported model URI {model_uri!r}; use models:/m-<id>, models:/<name>/<version> "
+            "or models:/<name>@<alias>"
+        )
+    model_id = mv.model_id or _model_id_from_source(mv.source, f"{mv.name} version {mv.version}")
+    return ResolvedModel(model_id, mv.name, str(mv.version))
+
+
+def read_data(data: DataLike) -> Any:
+    """Return ``data`` as is, or read it from a ``.csv`` or ``.parquet`` path.
+
+    Raises:
+        ValueError: A path with another extension.
+        FileNotFoundError: The file does not exist.
+    """
+    if not isinstance(data, (str, Path)):
+        return data
+    import pandas as pd
+
+    path = Path(data)
+    if not path.exists():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ValueError(f"data file {str(path)!r}: expected a .csv or .parquet file")
+
+
+def _split_labels(data: Any, labels: Any) -> tuple[Any, Any]:
+    if not isinstance(labels, str):
+        return data, labels
+    columns = getattr(data, "columns", None)
+    if columns is None or labels not in columns:
+        raise ValueError(f"label column {labels!r} is not in the data")
+    return data.drop(columns=[labels]), data[labels]
+
+
+def _load_model(model_uri: str, flavors: dict[str, Any]) -> tuple[str, Any]:
+    """Load the model's native object where we can, else the pyfunc model."""
+    for flavor in _NATIVE_FLAVORS:
+        if flavor not in flavors:
+            continue
+        try:
+            return flavor, importlib.import_module(f"mlflow.{flavor}").load_model(model_uri)
+        except Exception as exc:  # noqa: BLE001 - fall back to the generic loader
+            logger.info("loading %s as %s failed (%r); using pyfunc", model_uri, flavor, exc)
+    import mlflow.pyfunc
+
+    return "pyfunc", mlflow.pyfunc.load_model(model_uri)
+
+
+def explain_model(
+    model_uri: str, data: DataLike, labels: Any = None, *, strict: bool | None = None
+) -> RunReport:
+    """Implement :func:`mlflow_clarity.explain`."""
+    from mlflow.models import Model
+    from mlflow.tracking import MlflowClient
+
+    from .runner import ModelSource, process
+
+    resolved = resolve_model_uri(model_uri)
+    logged = MlflowClient().get_logged_model(resolved.model_id)
+    id_uri = f"models:/{resolved.model_id}"
+    mlmodel = Model.load(id_uri)
+    flavor, model = _load_model(id_uri, mlmodel.flavors)
+    features, label_values = _split_labels(read_data(data), labels)
+    source = ModelSource(
+        flavor=flavor,
+        model=model,
+        model_id=resolved.model_id,
+        run_id=logged.source_run_id,
+        artifact_location=logged.artifact_location,
+        signature=mlmodel.signature,
+        registered_model_name=resolved.registered_model_name,
+        registered_model_version=resolved.registered_model_version,
+        explicit_reference=RawReference(features, label_values, "explicit"),
+    )
+    with strict_mode(strict):
+        return process(source, current_config())

@@ -1,0 +1,230 @@
+"""The pipeline: run each registered step in its own guard, thread and time budget."""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import importlib.util
+import math
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .config import ClarityConfig
+from .errors import logger, report_failure
+from .manager import RegisteredStep
+from .types import ModelContext, StepOutput, StepResult, StepSkipped, StepWorkspace
+
+_REASON_LIMIT = 500
+
+
+class StepTimeoutError(TimeoutError):
+    """A step did not finish within the time budget."""
+
+
+def _precheck(registered: RegisteredStep, ctx: ModelContext, config: ClarityConfig) -> str | None:
+    """Return why a step must be skipped before it starts, or None."""
+    spec = registered.spec
+    if config.steps is not None and spec.name not in config.steps:
+        return "not selected (MLFLOW_CLARITY_STEPS / autolog(steps=...))"
+    missing = [name for name in spec.requires if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"requires {', '.join(missing)}, which is not installed"
+    if spec.needs_data and ctx.reference is None:
+        return ctx.reference_missing_reason or "no reference data"
+    if not spec.supports(ctx):
+        return f"does not apply to this model (flavor {ctx.flavor!r}, {type(ctx.model).__name__})"
+    return None
+
+
+def _prefixed(step: str, values: Any, *, numeric: bool) -> dict[str, Any]:
+    prefixed: dict[str, Any] = {}
+    for key, value in dict(values or {}).items():
+        if numeric:
+            value = float(value)
+            if not math.isfinite(value):
+                logger.info("step %r: metric %r is %s; not logged", step, key, value)
+                continue
+        else:
+            value = str(value)
+        prefixed[f"clarity.{step}.{key}"] = value
+    return prefixed
+
+
+def _call_in_thread(
+    spec_run: Any, ctx: ModelContext, workspace: StepWorkspace
+) -> tuple[bool, Any, BaseException | None]:
+    """Run a step in a daemon thread; return (finished, output, exception)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["output"] = spec_run(ctx, workspace)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's guard
+            box["error"] = exc
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(target,), daemon=True)
+    thread.name = f"mlflow-clarity-step-{workspace.out_dir.name}"
+    thread.start()
+    thread.join(max(0.0, workspace.deadline - time.monotonic()))
+    if thread.is_alive():
+        return False, None, None
+    return True, box.get("output"), box.get("error")
+
+
+def _collect_files(out_dir: Path, staging: Path, folder: str) -> tuple[str, ...]:
+    target = staging / folder
+    if target.exists() and any(target.iterdir()):
+        raise FileExistsError(f"another step already wrote into clarity/{folder}")
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file())
+    if not files:
+        return ()
+    shutil.copytree(out_dir, target, dirs_exist_ok=True)
+    return tuple(f"{folder}/{p.relative_to(out_dir).as_posix()}" for p in files)
+
+
+def run_step(
+    registered: RegisteredStep,
+    ctx: ModelContext,
+    config: ClarityConfig,
+    staging: Path,
+    *,
+    budget_s: float,
+    deadline: float,
+) -> StepResult:
+    """Run one step inside its guard and time limit.
+
+    Args:
+        registered: The step and the plugin that registered it.
+        ctx: The shared context; the step receives its own copy of the data.
+        config: Effective configuration.
+        staging: The staging ``clarity/`` folder; the step's files are copied in on success.
+        budget_s: The step's share of the remaining budget (a sizing hint).
+        deadline: ``time.monotonic()`` value after which the step is abandoned.
+
+    Returns:
+        The step's result; never raises except in strict mode.
+    """
+    spec = registered.spec
+    base = {"name": spec.name, "kind": spec.kind, "plugin": registered.origin.plugin}
+    started = time.monotonic()
+    reason = _precheck(registered, ctx, config)
+    if reason is not None:
+        logger.info("mlflow-clarity: step %r skipped: %s", spec.name, reason)
+        return StepResult(**base, status="skipped", reason=reason)
+    step_ctx = dataclasses.replace(
+        ctx,
+        reference=None if ctx.reference is None else ctx.reference.copy(),
+        options=MappingProxyType(dict(config.step_options.get(spec.name, {}))),
+    )
+    out_dir = Path(tempfile.mkdtemp(prefix=f"clarity-{spec.name}-"))
+    workspace = StepWorkspace(out_dir=out_dir, root=staging, budget_s=budget_s, deadline=deadline)
+    finished, output, error = _call_in_thread(spec.run, step_ctx, workspace)
+    duration = time.monotonic() - started
+    if not finished:
+        # The thread cannot be killed; it keeps its private folder, which is never stored.
+        reason = f"did not finish within its time budget ({deadline - started:.1f}s); abandoned"
+        report_failure(
+            f"step {spec.name!r}",
+            StepTimeoutError(reason),
+            consequence="The results of the other steps are kept.",
+        )
+        return StepResult(**base, status="timed_out", reason=reason, duration_s=duration)
+    try:
+        if isinstance(error, StepSkipped):
+            logger.info("mlflow-clarity: step %r skipped: %s", spec.name, error)
+            return StepResult(**base, status="skipped", reason=str(error), duration_s=duration)
+        if error is not None:
+            if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit
+                raise error
+            what = f"step {spec.name!r} (plugin {registered.origin.plugin!r})"
+            return _failed(base, what, error, duration)
+        try:
+            return _succeeded(base, spec.name, spec.output_folder, output, out_dir, staging, duration)
+        except Exception as exc:
+            return _failed(base, f"storing the output of step {spec.name!r}", exc, duration)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _failed(base: dict[str, Any], what: str, exc: Exception, duration: float) -> StepResult:
+    report_failure(what, exc, consequence="The results of the other steps are kept.")
+    reason = f"{type(exc).__name__}: {exc}"[:_REASON_LIMIT]
+    return StepResult(**base, status="failed", reason=reason, duration_s=duration)
+
+
+def _succeeded(
+    base: dict[str, Any],
+    name: str,
+    folder: str,
+    output: Any,
+    out_dir: Path,
+    staging: Path,
+    duration: float,
+) -> StepResult:
+    if output is None:
+        output = StepOutput()
+    if not isinstance(output, StepOutput):
+        raise TypeError(f"run() returned {type(output).__name__}, expected StepOutput or None")
+    artifacts = _collect_files(out_dir, staging, folder)
+    return StepResult(
+        **base,
+        status="ok",
+        duration_s=duration,
+        artifacts=artifacts,
+        metrics=MappingProxyType(_prefixed(name, output.metrics, numeric=True)),
+        tags=MappingProxyType(_prefixed(name, output.tags, numeric=False)),
+        summary=MappingProxyType(dict(output.summary)),
+    )
+
+
+def run_pipeline(
+    ctx: ModelContext,
+    steps: Sequence[RegisteredStep],
+    config: ClarityConfig,
+    staging: Path,
+) -> tuple[StepResult, ...]:
+    """Run every step one at a time within the total time budget.
+
+    Each step gets an equal share of what is left of the budget as a sizing hint, and
+    the whole remaining budget as its hard limit. Once the budget is used up, the steps
+    not yet started are skipped with that reason.
+
+    Args:
+        ctx: The context of the logged model.
+        steps: The steps, in run order.
+        config: Effective configuration (budget, selection, step options).
+        staging: The staging ``clarity/`` folder.
+
+    Returns:
+        One result per step, in order.
+    """
+    deadline = time.monotonic() + config.budget_s
+    results: list[StepResult] = []
+    for index, registered in enumerate(steps):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            spec = registered.spec
+            reason = f"the time budget ({config.budget_s:g}s) was used up before it started"
+            logger.info("mlflow-clarity: step %r skipped: %s", spec.name, reason)
+            results.append(
+                StepResult(
+                    name=spec.name,
+                    kind=spec.kind,
+                    plugin=registered.origin.plugin,
+                    status="skipped",
+                    reason=reason,
+                )
+            )
+            continue
+        share = remaining / (len(steps) - index)
+        results.append(
+            run_step(registered, ctx, config, staging, budget_s=share, deadline=deadline)
+        )
+    return tuple(results)

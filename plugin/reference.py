@@ -1,0 +1,228 @@
+"""Turning user data into :class:`~mlflow_clarity.types.ReferenceData`.
+
+Reference data arrives as whatever the user has (a DataFrame, a numpy array, a dict of
+columns, a tensor, an MLflow dataset). It is converted to a DataFrame without copying the
+full data, aligned with the model signature **by column name**, and sampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .types import ReferenceData
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TINY_ROWS = 50
+_STRATIFY_MAX_CLASSES = 100
+
+
+class ReferenceDataError(ValueError):
+    """The reference data cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RawReference:
+    """Reference data as the user gave it, before conversion.
+
+    Attributes:
+        features: Features: DataFrame, array, dict of columns, tensor, list of rows.
+        labels: Labels aligned with the rows, or None.
+        source: Where it came from (``explicit``, ``dataset:<name>``, ``input_example``).
+    """
+
+    features: Any
+    labels: Any = None
+    source: str = "explicit"
+
+
+def signature_input_names(signature: Any) -> list[str] | None:
+    """Return the named input columns of an MLflow signature, or None if it has none."""
+    inputs = getattr(signature, "inputs", None)
+    if inputs is None or not getattr(inputs, "has_input_names", lambda: False)():
+        return None
+    return [str(name) for name in inputs.input_names()]
+
+
+def _required_input_names(signature: Any) -> list[str]:
+    inputs = signature.inputs
+    return [
+        str(spec.name)
+        for spec in inputs.inputs
+        if getattr(spec, "name", None) is not None and getattr(spec, "required", True)
+    ]
+
+
+def to_frame(data: Any, column_hint: Sequence[str] | None = None) -> pd.DataFrame:
+    """Convert tabular data to a DataFrame, without copying a DataFrame.
+
+    Args:
+        data: DataFrame, Series, 1-D or 2-D array, tensor, dict of columns or list of rows.
+        column_hint: Column names to use for unnamed 2-D data of the same width.
+
+    Returns:
+        A DataFrame with string column names.
+
+    Raises:
+        ReferenceDataError: The data is not tabular.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor
+        data = data.detach().cpu().numpy()
+    if isinstance(data, pd.Series):
+        data = data.to_frame()
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except ValueError as exc:
+            raise ReferenceDataError(f"cannot turn the dict into a table: {exc}") from exc
+    elif isinstance(data, (np.ndarray, list, tuple)):
+        array = np.asarray(data, dtype=object) if isinstance(data, (list, tuple)) else data
+        if array.ndim == 1:
+            array = array.reshape(-1, 1)
+        if array.ndim != 2:
+            raise ReferenceDataError(
+                f"reference data has shape {array.shape}; only 2-D tabular data is supported"
+            )
+        width = array.shape[1]
+        names = (
+            list(column_hint)
+            if column_hint and len(column_hint) == width
+            else [f"f{i}" for i in range(width)]
+        )
+        frame = pd.DataFrame(array, columns=names)
+        if array.dtype == object:
+            frame = frame.infer_objects()
+    else:
+        raise ReferenceDataError(
+            f"unsupported reference data type {type(data).__module__}.{type(data).__name__}; "
+            "pass a pandas DataFrame, a numpy array or a dict of columns"
+        )
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.rename(columns=str)
+    if frame.columns.has_duplicates:
+        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise ReferenceDataError(f"reference data has duplicate column names: {dupes}")
+    return frame
+
+
+def _to_labels(labels: Any, n_rows: int) -> pd.Series | None:
+    import numpy as np
+    import pandas as pd
+
+    if labels is None:
+        return None
+    if hasattr(labels, "detach") and hasattr(labels, "cpu"):
+        labels = labels.detach().cpu().numpy()
+    if isinstance(labels, pd.DataFrame):
+        if labels.shape[1] != 1:
+            raise ReferenceDataError(
+                f"labels have {labels.shape[1]} columns; only one label column is supported"
+            )
+        labels = labels.iloc[:, 0]
+    series = labels if isinstance(labels, pd.Series) else pd.Series(np.asarray(labels).ravel())
+    if len(series) != n_rows:
+        raise ReferenceDataError(f"labels have {len(series)} rows but the features have {n_rows}")
+    return series.reset_index(drop=True) if not series.index.equals(pd.RangeIndex(n_rows)) else series
+
+
+def _align(frame: pd.DataFrame, signature: Any, notes: list[str]) -> pd.DataFrame:
+    names = signature_input_names(signature)
+    if names is None:
+        return frame
+    present = set(frame.columns)
+    missing = [n for n in _required_input_names(signature) if n not in present]
+    if missing:
+        shown = ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise ReferenceDataError(
+            f"reference data lacks {len(missing)} column(s) the model signature requires: "
+            f"{shown}; it has {len(frame.columns)} column(s). Columns are matched by name."
+        )
+    extra = [c for c in frame.columns if c not in set(names)]
+    if extra:
+        shown = ", ".join(map(repr, extra[:10])) + (" ..." if len(extra) > 10 else "")
+        notes.append(f"dropped {len(extra)} column(s) not in the model signature: {shown}")
+    keep = [n for n in names if n in present]
+    return frame if list(frame.columns) == keep else frame[keep]
+
+
+def _sample_positions(labels: pd.Series | None, n_rows: int, size: int, seed: int) -> Any:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if labels is None or labels.nunique(dropna=False) > _STRATIFY_MAX_CLASSES:
+        return np.sort(rng.choice(n_rows, size=size, replace=False))
+    codes = labels.astype("category").cat.codes.to_numpy()
+    picked = []
+    classes, counts = np.unique(codes, return_counts=True)
+    quotas = np.maximum(1, np.floor(counts / n_rows * size)).astype(int)
+    for cls, quota in zip(classes, quotas, strict=True):
+        members = np.flatnonzero(codes == cls)
+        picked.append(rng.choice(members, size=min(quota, len(members)), replace=False))
+    chosen = np.concatenate(picked)
+    if len(chosen) < size:  # fill the rounding gap uniformly from rows not yet taken
+        rest = np.setdiff1d(np.arange(n_rows), chosen, assume_unique=True)
+        chosen = np.concatenate([chosen, rng.choice(rest, size=size - len(chosen), replace=False)])
+    return np.sort(chosen[:size])
+
+
+def prepare_reference(
+    raw: RawReference, signature: Any, *, sample_rows: int, seed: int
+) -> ReferenceData:
+    """Convert, validate, align and sample reference data.
+
+    Args:
+        raw: The data as given.
+        signature: The model's signature (columns are matched to it by name), or None.
+        sample_rows: Maximum rows in the sample.
+        seed: Sampling seed.
+
+    Returns:
+        The reference data; its full rows stay un-copied behind ``iter_chunks``.
+
+    Raises:
+        ReferenceDataError: The data is empty, not tabular, or lacks signature columns.
+    """
+    notes: list[str] = []
+    frame = to_frame(raw.features, signature_input_names(signature))
+    labels = _to_labels(raw.labels, len(frame))
+    if len(frame) == 0:
+        raise ReferenceDataError("reference data has no rows")
+    if frame.shape[1] == 0:
+        raise ReferenceDataError("reference data has no columns")
+    frame = _align(frame, signature, notes)
+    n_rows = len(frame)
+    if n_rows < TINY_ROWS:
+        notes.append(
+            f"only {n_rows} reference row(s): explanations and baselines will be rough; pass "
+            "more with mlflow_clarity.reference_data(X, y)"
+        )
+    if n_rows > sample_rows:
+        positions = _sample_positions(labels, n_rows, sample_rows, seed)
+        sample = frame.iloc[positions]
+        sample_labels = None if labels is None else labels.iloc[positions]
+        notes.append(f"explainers use a seeded sample of {sample_rows} of {n_rows} rows")
+    else:
+        sample, sample_labels = frame, labels
+
+    def chunks(rows: int) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+        for start in range(0, n_rows, rows):
+            stop = min(start + rows, n_rows)
+            yield frame.iloc[start:stop], None if labels is None else labels.iloc[start:stop]
+
+    return ReferenceData(
+        source=raw.source,
+        n_rows=n_rows,
+        columns=tuple(frame.columns),
+        sample=sample.reset_index(drop=True),
+        sample_labels=None if sample_labels is None else sample_labels.reset_index(drop=True),
+        chunk_source=chunks,
+        notes=tuple(notes),
+    )

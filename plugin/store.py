@@ -1,0 +1,114 @@
+"""MLflow I/O: results go into the LoggedModel's own artifacts, tags and metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import report_failure
+
+if TYPE_CHECKING:
+    from .types import ModelContext, RunReport, RunStatus
+
+ARTIFACT_DIR = "clarity"
+STATUS_FILE = "status.json"
+STATUS_TAG = "clarity.status"
+_METRICS_PER_BATCH = 1000
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write strict JSON (no NaN literals), creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(_json_safe(data), indent=2, allow_nan=False, default=str), encoding="utf-8"
+    )
+
+
+def _client() -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient()
+
+
+def set_status_tags(
+    model_id: str,
+    registered: tuple[str | None, str | None],
+    status: RunStatus,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Set ``clarity.status`` (and ``extra`` tags) on a LoggedModel and its model version.
+
+    Args:
+        model_id: The LoggedModel id.
+        registered: ``(name, version)`` of the model version to tag too, or Nones.
+        status: The status to record.
+        extra: More LoggedModel tags to set in the same call.
+    """
+    client = _client()
+    client.set_logged_model_tags(model_id, {**(extra or {}), STATUS_TAG: status})
+    name, version = registered
+    if name and version:
+        client.set_model_version_tag(name, str(version), STATUS_TAG, status)
+
+
+def _log_metrics(ctx: ModelContext, metrics: dict[str, float]) -> None:
+    from mlflow.entities import Metric
+
+    client = _client()
+    now = int(time.time() * 1000)
+    batch = [Metric(k, v, now, 0, model_id=ctx.model_id) for k, v in sorted(metrics.items())]
+    for start in range(0, len(batch), _METRICS_PER_BATCH):
+        client.log_batch(ctx.run_id, metrics=batch[start : start + _METRICS_PER_BATCH])
+
+
+def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunReport:
+    """Upload ``clarity/`` into the model's artifacts, log metrics, then set status tags.
+
+    The status tag is set last, so that a reader who sees it finds the artifacts.
+
+    Args:
+        ctx: The model's context.
+        report: The run's report; written as ``clarity/status.json``.
+        staging: The local staging folder holding the steps' files.
+
+    Returns:
+        The report, with ``storage_error`` and a ``failed`` status if the upload failed.
+    """
+    write_json(staging / STATUS_FILE, report.to_dict())
+    try:
+        _client().log_model_artifacts(ctx.model_id, str(staging), artifact_path=ARTIFACT_DIR)
+    except Exception as exc:
+        report_failure(
+            f"uploading clarity/ to model {ctx.model_id}",
+            exc,
+            consequence="The model itself was logged and loads; its clarity results are lost.",
+        )
+        report = dataclasses.replace(report, status="failed", storage_error=repr(exc)[:500])
+    metrics = {k: v for step in report.steps for k, v in step.metrics.items()}
+    tags = {k: v for step in report.steps for k, v in step.tags.items()}
+    if metrics and ctx.run_id and report.storage_error is None:
+        try:
+            _log_metrics(ctx, metrics)
+        except Exception as exc:
+            report_failure(f"logging clarity metrics of model {ctx.model_id}", exc)
+    try:
+        registered = (ctx.registered_model_name, ctx.registered_model_version)
+        set_status_tags(ctx.model_id, registered, report.status, tags)
+    except Exception as exc:
+        report_failure(f"tagging model {ctx.model_id} with clarity.status", exc)
+    return report

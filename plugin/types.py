@@ -1,0 +1,347 @@
+"""The data types that cross the hook boundary.
+
+Everything a plugin receives or returns is a frozen dataclass: a plugin cannot change the
+context another plugin sees, and the pipeline can record exactly what each step produced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+StepKind = Literal["explainer", "monitor"]
+StepStatus = Literal["ok", "skipped", "failed", "timed_out"]
+RunStatus = Literal["ok", "partial", "failed", "skipped", "running"]
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+class StepSkipped(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raised by a step to say it does not apply here; the message is the recorded reason.
+
+    A skip is not a failure: it is logged at INFO level and the run status stays ``ok``.
+    """
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """The data a logged model is explained and profiled on.
+
+    Attributes:
+        source: Where the data came from: ``explicit``, ``dataset:<name>`` or
+            ``input_example``.
+        n_rows: Number of rows of the full reference data.
+        columns: Feature column names, in the model's order.
+        sample: A bounded, seeded sample of the features (stratified by label when labels
+            are known). Each step receives its own copy.
+        sample_labels: Labels aligned with ``sample``, or None.
+        notes: Remarks about the data made while preparing it (dropped columns, size).
+        chunk_source: Yields the full data as ``(features, labels)`` chunks of at most the
+            given number of rows; use :meth:`iter_chunks`.
+    """
+
+    source: str
+    n_rows: int
+    columns: tuple[str, ...]
+    sample: pd.DataFrame
+    sample_labels: pd.Series | None
+    chunk_source: Callable[[int], Iterator[tuple[pd.DataFrame, pd.Series | None]]]
+    notes: tuple[str, ...] = ()
+
+    def iter_chunks(
+        self, rows: int = 50_000
+    ) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+        """Stream all reference rows (not only the sample) as ``(features, labels)`` chunks.
+
+        Args:
+            rows: Maximum rows per chunk.
+
+        Yields:
+            Feature frames restricted to :attr:`columns`, with their labels or None.
+        """
+        if rows < 1:
+            raise ValueError(f"rows must be at least 1, got {rows}")
+        return self.chunk_source(rows)
+
+    def copy(self) -> ReferenceData:
+        """Return a copy whose sample a step may modify without affecting other steps."""
+        labels = None if self.sample_labels is None else self.sample_labels.copy()
+        return dataclasses.replace(self, sample=self.sample.copy(), sample_labels=labels)
+
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-ready summary for ``status.json``."""
+        return {
+            "source": self.source,
+            "n_rows": self.n_rows,
+            "sample_rows": len(self.sample),
+            "n_columns": len(self.columns),
+            "has_labels": self.sample_labels is not None,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What a step may know about the model that was just logged.
+
+    Attributes:
+        flavor: The MLflow flavor's short name (``sklearn``, ``pytorch``, ``pyfunc``...).
+        model: The in-memory model object passed to ``log_model`` (for pyfunc, the
+            ``python_model``), or None when only the stored model is available.
+        model_id: The LoggedModel id (``m-...``).
+        model_uri: ``models:/<model_id>``.
+        run_id: The run the model was logged in, or None.
+        artifact_location: The LoggedModel's artifact location.
+        signature: The model's ``mlflow.models.ModelSignature``, or None.
+        input_example: The input example given to ``log_model``, or None.
+        registered_model_name: Name of the model version registered by the same call.
+        registered_model_version: Version registered by the same call.
+        reference: The reference data, or None (see ``reference_missing_reason``).
+        reference_missing_reason: Why there is no reference data.
+        seed: Seed every random choice must derive from.
+        options: This step's own options (``autolog(step_options={name: {...}})``).
+    """
+
+    flavor: str
+    model: Any
+    model_id: str
+    model_uri: str
+    run_id: str | None = None
+    artifact_location: str | None = None
+    signature: Any = None
+    input_example: Any = None
+    registered_model_name: str | None = None
+    registered_model_version: str | None = None
+    reference: ReferenceData | None = None
+    reference_missing_reason: str | None = None
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=_empty)
+
+    def load_pyfunc(self) -> Any:
+        """Load the stored model as an ``mlflow.pyfunc.PyFuncModel`` (slower than ``model``)."""
+        import mlflow.pyfunc
+
+        return mlflow.pyfunc.load_model(self.model_uri)
+
+
+@dataclass(frozen=True)
+class StepWorkspace:
+    """Where and for how long a step may work.
+
+    Attributes:
+        out_dir: The step's own, initially empty folder; everything written here is
+            stored under ``clarity/<folder>/`` when the step succeeds.
+        root: The staging ``clarity/`` folder holding the outputs of steps that already
+            finished (read-only for this step).
+        budget_s: This step's share of the remaining time budget, a sizing hint.
+        deadline: ``time.monotonic()`` value after which the step is abandoned.
+    """
+
+    out_dir: Path
+    root: Path
+    budget_s: float
+    deadline: float
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What a step returns besides the files it wrote.
+
+    Attributes:
+        metrics: Numbers logged as LoggedModel metrics; keys are prefixed with
+            ``clarity.<step>.``.
+        tags: Short strings set as LoggedModel tags; keys are prefixed with
+            ``clarity.<step>.``.
+        summary: JSON-ready facts recorded for the step in ``status.json``.
+    """
+
+    metrics: Mapping[str, float] = field(default_factory=_empty)
+    tags: Mapping[str, str] = field(default_factory=_empty)
+    summary: Mapping[str, Any] = field(default_factory=_empty)
+
+
+def _always(ctx: ModelContext) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A unit of work a plugin registers. Use :class:`ExplainerSpec` or :class:`MonitorSpec`.
+
+    Attributes:
+        name: Unique step name; third parties should use ``<package>.<name>``.
+        run: Does the work: ``run(ctx, workspace) -> StepOutput | None``. It may raise
+            :class:`StepSkipped` with a reason.
+        supports: Pure, fast test whether the step applies to a context.
+        requires: Import names checked before running; a missing one skips the step.
+        needs_data: Whether the step needs reference data (skipped without it).
+        folder: Output folder under ``clarity/``; defaults to ``explanations/<name>``
+            for explainers and ``monitoring/<name>`` for monitors.
+        description: One line shown by ``mlflow-clarity plugins``.
+    """
+
+    kind: ClassVar[StepKind]
+    default_parent: ClassVar[str]
+
+    name: str
+    run: Callable[[ModelContext, StepWorkspace], StepOutput | None]
+    supports: Callable[[ModelContext], bool] = _always
+    requires: tuple[str, ...] = ()
+    needs_data: bool = True
+    folder: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(part for part in self.name.split(".")):
+            raise ValueError(f"invalid step name {self.name!r}")
+        folder = self.output_folder
+        if folder.startswith("/") or ".." in folder.split("/") or "\\" in folder:
+            raise ValueError(f"step {self.name!r}: folder {folder!r} must be a relative path")
+
+    @property
+    def output_folder(self) -> str:
+        """The folder under ``clarity/`` this step's files are stored in."""
+        return self.folder or f"{self.default_parent}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ExplainerSpec(StepSpec):
+    """A step that explains the model (registered by ``clarity_explainers``)."""
+
+    kind: ClassVar[StepKind] = "explainer"
+    default_parent: ClassVar[str] = "explanations"
+
+
+@dataclass(frozen=True)
+class MonitorSpec(StepSpec):
+    """A step that profiles data for monitoring (registered by ``clarity_monitors``)."""
+
+    kind: ClassVar[StepKind] = "monitor"
+    default_parent: ClassVar[str] = "monitoring"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What happened to one step.
+
+    Attributes:
+        name: The step's name.
+        kind: ``explainer`` or ``monitor``.
+        plugin: The plugin that registered it.
+        status: ``ok``, ``skipped``, ``failed`` or ``timed_out``.
+        reason: Why it was skipped, failed or timed out.
+        duration_s: Wall time spent.
+        artifacts: Stored files, relative to ``clarity/``.
+        metrics: Metrics the step produced (already prefixed).
+        tags: Tags the step produced (already prefixed).
+        summary: The step's own summary.
+    """
+
+    name: str
+    kind: StepKind
+    plugin: str
+    status: StepStatus
+    reason: str | None = None
+    duration_s: float = 0.0
+    artifacts: tuple[str, ...] = ()
+    metrics: Mapping[str, float] = field(default_factory=_empty)
+    tags: Mapping[str, str] = field(default_factory=_empty)
+    summary: Mapping[str, Any] = field(default_factory=_empty)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "plugin": self.plugin,
+            "status": self.status,
+            "reason": self.reason,
+            "duration_s": round(self.duration_s, 4),
+            "artifacts": list(self.artifacts),
+            "metrics": dict(self.metrics),
+            "tags": dict(self.tags),
+            "summary": dict(self.summary),
+        }
+
+
+def overall_status(steps: tuple[StepResult, ...]) -> RunStatus:
+    """Summarise step results: ``ok``, ``partial``, ``failed`` or ``skipped``.
+
+    Args:
+        steps: The results of every step of a run.
+
+    Returns:
+        ``skipped`` when nothing ran, ``failed`` when every step that ran failed,
+        ``partial`` when some failed and some succeeded, else ``ok``.
+    """
+    ran = [s for s in steps if s.status != "skipped"]
+    if not ran:
+        return "skipped"
+    bad = [s for s in ran if s.status in ("failed", "timed_out")]
+    if not bad:
+        return "ok"
+    return "failed" if len(bad) == len(ran) else "partial"
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of one pipeline run, written as ``clarity/status.json``.
+
+    Attributes:
+        status: Overall status (see :func:`overall_status`).
+        model_id: The LoggedModel the results belong to.
+        steps: One result per registered step.
+        started_at: ISO-8601 UTC start time.
+        duration_s: Wall time of the whole run.
+        seed: The seed used.
+        config: The effective configuration.
+        versions: Versions of the libraries involved.
+        reference: Summary of the reference data, or the reason there was none.
+        storage_error: Why storing the results failed, if it did.
+    """
+
+    status: RunStatus
+    model_id: str
+    steps: tuple[StepResult, ...]
+    started_at: str
+    duration_s: float
+    seed: int
+    config: Mapping[str, Any]
+    versions: Mapping[str, str]
+    reference: Mapping[str, Any]
+    storage_error: str | None = None
+
+    def step(self, name: str) -> StepResult:
+        """Return the result of the step called ``name``.
+
+        Raises:
+            KeyError: No step of that name ran.
+        """
+        for result in self.steps:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (the content of ``status.json``)."""
+        return {
+            "schema_version": 1,
+            "status": self.status,
+            "model_id": self.model_id,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 4),
+            "seed": self.seed,
+            "steps": [s.to_dict() for s in self.steps],
+            "reference": dict(self.reference),
+            "config": dict(self.config),
+            "versions": dict(self.versions),
+            "storage_error": self.storage_error,
+        }
