@@ -126,7 +126,8 @@ class ClarityPluginManager(pluggy.PluginManager):
         blocked = set(current_config().disabled_plugins)
         steps: dict[str, RegisteredStep] = {}
         hook = getattr(self.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # pluggy's own call order
+        # Registration order: built-ins first, so a plugin cannot shadow a built-in step.
+        for impl in hook.get_hookimpls():
             origin = self.origin_of(impl.plugin_name)
             try:
                 produced = list(impl.function() or ())
@@ -174,7 +175,7 @@ class ClarityPluginManager(pluggy.PluginManager):
     def notify_results_stored(self, context: ModelContext, report: RunReport) -> None:
         """Call every ``clarity_results_stored`` implementation, each in its own guard."""
         kwargs: dict[str, Any] = {"context": context, "report": report}
-        for impl in reversed(self.hook.clarity_results_stored.get_hookimpls()):
+        for impl in self.hook.clarity_results_stored.get_hookimpls():
             try:
                 impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as exc:

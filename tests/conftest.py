@@ -1,0 +1,87 @@
+"""Shared fixtures: strict mode, a real sqlite tracking store, clean plugin state."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+import mlflow_clarity
+from mlflow_clarity import config
+from mlflow_clarity.hooks import interceptor
+from mlflow_clarity.manager import reset_plugin_manager
+
+_ENV = (
+    "MLFLOW_CLARITY_DISABLE",
+    "MLFLOW_CLARITY_BUDGET_S",
+    "MLFLOW_CLARITY_STORE_TIMEOUT_S",
+    "MLFLOW_CLARITY_SAMPLE_ROWS",
+    "MLFLOW_CLARITY_SEED",
+    "MLFLOW_CLARITY_BACKGROUND",
+    "MLFLOW_CLARITY_STEPS",
+    "MLFLOW_CLARITY_DISABLE_PLUGINS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Strict mode on (errors raise), no leftover options, reference data or plugins."""
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_CLARITY_STRICT", "1")
+    config.set_code_options({}, disable=False)
+    mlflow_clarity.set_reference_data(None)
+    reset_plugin_manager()
+    interceptor.install()
+    yield
+    mlflow_clarity.wait(timeout=60)
+    config.set_code_options({}, disable=False)
+    mlflow_clarity.set_reference_data(None)
+    reset_plugin_manager()
+
+
+@pytest.fixture
+def lenient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turn strict mode off: failures are warned about and recorded, as for users."""
+    monkeypatch.setenv("MLFLOW_CLARITY_STRICT", "0")
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real sqlite tracking store in a temporary folder (artifacts beside it)."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield uri
+    if mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+@pytest.fixture
+def install_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., None]:
+    """Install a third-party plugin distribution (real dist-info on sys.path)."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def install(dist: str, version: str, module: str, source: str, ep_name: str = "") -> None:
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[mlflow_clarity]\n{ep_name or module} = {module}\n"
+        )
+        reset_plugin_manager()
+
+    return install

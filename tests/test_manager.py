@@ -1,0 +1,140 @@
+"""Plugin discovery: built-ins, isolated entry points, blocking, provenance, the CLI."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from mlflow_clarity import ClarityWarning
+from mlflow_clarity.cli import cli
+from mlflow_clarity.manager import PluginConflictError, get_plugin_manager
+
+GOOD = """
+from mlflow_clarity import ExplainerSpec, MonitorSpec, StepOutput, hookimpl
+
+def _run(ctx, ws):
+    return StepOutput()
+
+@hookimpl
+def clarity_explainers():
+    return [ExplainerSpec(name="acme.saliency", run=_run, description="Acme saliency")]
+
+@hookimpl
+def clarity_monitors():
+    return [MonitorSpec(name="acme.watch", run=_run)]
+"""
+
+
+def _names(pm) -> list[str]:
+    return [r.spec.name for r in pm.steps()]
+
+
+def test_builtins_register_through_the_hooks() -> None:
+    pm = get_plugin_manager()
+    steps = {r.spec.name: r for r in pm.steps()}
+    assert {"shap", "baseline"} <= set(steps)
+    assert steps["shap"].spec.kind == "explainer"
+    assert steps["baseline"].spec.kind == "monitor"
+    assert steps["shap"].origin.distribution == "mlflow-clarity"
+    # built-ins are registered plugins like any other
+    assert pm.has_plugin("mlflow_clarity.explainers.shap_explainer")
+
+
+def test_third_party_plugin_is_discovered_with_its_distribution(install_plugin) -> None:
+    install_plugin("acme-clarity", "1.2.3", "acme_good", GOOD, ep_name="acme")
+    pm = get_plugin_manager()
+    steps = {r.spec.name: r for r in pm.steps()}
+    assert steps["acme.saliency"].origin.distribution == "acme-clarity"
+    assert steps["acme.saliency"].origin.version == "1.2.3"
+    assert steps["acme.watch"].spec.kind == "monitor"
+    assert "shap" in steps
+
+
+def test_plugin_whose_import_fails_is_skipped(install_plugin, lenient: None) -> None:
+    install_plugin("broken-clarity", "0.1", "acme_broken", "import no_such_dependency_xyz\n")
+    install_plugin("acme-clarity", "1.0", "acme_good2", GOOD)
+    with pytest.warns(ClarityWarning, match="acme_broken.*broken-clarity"):
+        names = _names(get_plugin_manager())
+    assert {"shap", "baseline", "acme.saliency"} <= set(names)
+
+
+def test_plugin_whose_hook_raises_is_skipped(install_plugin, lenient: None) -> None:
+    source = """
+from mlflow_clarity import hookimpl
+
+@hookimpl
+def clarity_explainers():
+    raise RuntimeError("registration exploded")
+"""
+    install_plugin("angry-clarity", "0.1", "acme_angry", source)
+    with pytest.warns(ClarityWarning, match="acme_angry.*registration exploded"):
+        names = _names(get_plugin_manager())
+    assert {"shap", "baseline"} <= set(names)
+
+
+def test_plugin_with_unknown_hook_argument_is_skipped(install_plugin, lenient: None) -> None:
+    source = """
+from mlflow_clarity import hookimpl
+
+@hookimpl
+def clarity_explainers(not_an_argument):
+    return []
+"""
+    install_plugin("odd-clarity", "0.1", "acme_odd", source)
+    with pytest.warns(ClarityWarning, match="acme_odd"):
+        names = _names(get_plugin_manager())
+    assert "shap" in names
+
+
+def test_plugin_returning_wrong_type_is_skipped(install_plugin, lenient: None) -> None:
+    source = """
+from mlflow_clarity import hookimpl
+
+@hookimpl
+def clarity_explainers():
+    return ["not a spec"]
+"""
+    install_plugin("wrong-clarity", "0.1", "acme_wrong", source)
+    with pytest.warns(ClarityWarning, match="must return ExplainerSpec"):
+        names = _names(get_plugin_manager())
+    assert "shap" in names
+
+
+def test_broken_plugin_raises_in_strict_mode(install_plugin) -> None:
+    install_plugin("broken-clarity", "0.1", "acme_broken_strict", "raise ImportError('nope')\n")
+    with pytest.raises(ImportError, match="nope"):
+        get_plugin_manager()
+
+
+def test_duplicate_step_name_keeps_the_first(install_plugin, lenient: None) -> None:
+    source = """
+from mlflow_clarity import ExplainerSpec, hookimpl
+
+@hookimpl
+def clarity_explainers():
+    return [ExplainerSpec(name="shap", run=lambda c, w: None)]
+"""
+    install_plugin("copycat-clarity", "0.1", "acme_copycat", source)
+    with pytest.warns(ClarityWarning, match="already registered"):
+        steps = {r.spec.name: r for r in get_plugin_manager().steps()}
+    assert steps["shap"].origin.distribution == "mlflow-clarity"
+    assert issubclass(PluginConflictError, ValueError)
+
+
+def test_disable_plugins_by_plugin_or_step_name(install_plugin, monkeypatch) -> None:
+    install_plugin("acme-clarity", "1.0", "acme_good3", GOOD)
+    monkeypatch.setenv("MLFLOW_CLARITY_DISABLE_PLUGINS", "acme_good3, shap")
+    names = _names(get_plugin_manager())
+    assert "acme.saliency" not in names and "shap" not in names
+    assert "baseline" in names
+
+
+def test_cli_plugins_lists_steps_with_distribution_and_version(install_plugin) -> None:
+    install_plugin("acme-clarity", "1.2.3", "acme_good4", GOOD)
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:5] == ["KIND", "STEP", "PLUGIN", "DISTRIBUTION", "VERSION"]
+    acme = next(line for line in lines if "acme.saliency" in line)
+    assert acme.split()[:5] == ["explainer", "acme.saliency", "acme_good4", "acme-clarity", "1.2.3"]
+    assert any(line.split()[:2] == ["monitor", "baseline"] for line in lines)
