@@ -59,7 +59,7 @@ def _source_from_call(bound: dict[str, Any], info: Any) -> Any:
         run_id=info.run_id,
         artifact_location=getattr(info, "artifact_path", None),
         signature=info.signature,
-        input_example=bound.get("input_example"),
+        input_example=flavor_kwargs.get("input_example"),
         registered_model_name=bound.get("registered_model_name") if version else None,
         registered_model_version=None if version is None else str(version),
         explicit_reference=explicit_reference(),
