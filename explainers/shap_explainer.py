@@ -211,6 +211,16 @@ def _numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
     return frame.to_numpy(dtype="float64")
 
 
+def _usable_rows(x: np.ndarray, *, allow_nan: bool) -> tuple[np.ndarray, int]:
+    """Drop rows with inf (and NaN, unless the explainer handles missing values)."""
+    import numpy as np
+
+    keep = ~np.isinf(x).any(axis=1) if allow_nan else np.isfinite(x).all(axis=1)
+    if not keep.any():
+        raise StepSkipped("every sampled row has a missing or infinite value")
+    return x[keep], int((~keep).sum())
+
+
 def _write_values_csv(path: Any, values: np.ndarray, columns: list[str], outputs: list[str]) -> None:
     import pandas as pd
 
@@ -229,11 +239,11 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     assert ctx.reference is not None  # guaranteed by needs_data
     sample = ctx.reference.sample
     columns = list(sample.columns)
-    x_all = _numeric_matrix(sample)
+    choice = choose_explainer(ctx)
+    x_all, dropped = _usable_rows(_numeric_matrix(sample), allow_nan=choice.algorithm == "tree")
     rng = np.random.default_rng(ctx.seed)
     bg_rows = min(BACKGROUND_ROWS, len(x_all))
     background = x_all[np.sort(rng.choice(len(x_all), size=bg_rows, replace=False))]
-    choice = choose_explainer(ctx)
     predictor = make_predictor(ctx, columns)
     rows = len(x_all)
     if choice.algorithm == "permutation":
@@ -283,6 +293,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
             "background_sha256": hashlib.sha256(background.tobytes()).hexdigest(),
             "evaluations_per_row": int(evals),
             "seed": ctx.seed,
+            "rows_dropped_non_finite": dropped,
             "additivity_max_abs": additivity,
         },
     )

@@ -2,7 +2,7 @@
 
 Reference data arrives as whatever the user has (a DataFrame, a numpy array, a dict of
 columns, a tensor, an MLflow dataset). It is converted to a DataFrame without copying the
-full data, aligned with the model signature **by column name**, and sampled.
+full data, aligned with the model's inputs **by column name**, and sampled.
 """
 
 from __future__ import annotations
@@ -39,21 +39,43 @@ class RawReference:
     source: str = "explicit"
 
 
-def signature_input_names(signature: Any) -> list[str] | None:
-    """Return the named input columns of an MLflow signature, or None if it has none."""
+@dataclass(frozen=True)
+class ExpectedColumns:
+    """The input columns a model expects, and where that knowledge came from.
+
+    Attributes:
+        names: All input column names, in the model's order.
+        required: The names that must be present.
+        origin: ``model signature`` or ``model's feature_names_in_``.
+    """
+
+    names: tuple[str, ...]
+    required: tuple[str, ...]
+    origin: str
+
+
+def expected_columns(signature: Any, model: Any = None) -> ExpectedColumns | None:
+    """Return the named inputs of a model: from its signature, else sklearn's feature names.
+
+    Args:
+        signature: An ``mlflow.models.ModelSignature`` or None.
+        model: The in-memory model, or None.
+
+    Returns:
+        The expected columns, or None when the model does not name its inputs.
+    """
     inputs = getattr(signature, "inputs", None)
-    if inputs is None or not getattr(inputs, "has_input_names", lambda: False)():
-        return None
-    return [str(name) for name in inputs.input_names()]
-
-
-def _required_input_names(signature: Any) -> list[str]:
-    inputs = signature.inputs
-    return [
-        str(spec.name)
-        for spec in inputs.inputs
-        if getattr(spec, "name", None) is not None and getattr(spec, "required", True)
-    ]
+    if inputs is not None and getattr(inputs, "has_input_names", lambda: False)():
+        names = tuple(str(name) for name in inputs.input_names())
+        required = tuple(
+            str(spec.name) for spec in inputs.inputs if getattr(spec, "required", True)
+        )
+        return ExpectedColumns(names, required, "model signature")
+    feature_names = getattr(model, "feature_names_in_", None)
+    if feature_names is not None:
+        names = tuple(str(name) for name in feature_names)
+        return ExpectedColumns(names, names, "model's feature_names_in_")
+    return None
 
 
 def to_frame(data: Any, column_hint: Sequence[str] | None = None) -> pd.DataFrame:
@@ -133,22 +155,22 @@ def _to_labels(labels: Any, n_rows: int) -> pd.Series | None:
     return series.reset_index(drop=True) if not series.index.equals(pd.RangeIndex(n_rows)) else series
 
 
-def _align(frame: pd.DataFrame, signature: Any, notes: list[str]) -> pd.DataFrame:
-    names = signature_input_names(signature)
-    if names is None:
+def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[str]) -> pd.DataFrame:
+    if expected is None:
         return frame
+    names = expected.names
     present = set(frame.columns)
-    missing = [n for n in _required_input_names(signature) if n not in present]
+    missing = [n for n in expected.required if n not in present]
     if missing:
         shown = ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else "")
         raise ReferenceDataError(
-            f"reference data lacks {len(missing)} column(s) the model signature requires: "
+            f"reference data lacks {len(missing)} column(s) the {expected.origin} requires: "
             f"{shown}; it has {len(frame.columns)} column(s). Columns are matched by name."
         )
     extra = [c for c in frame.columns if c not in set(names)]
     if extra:
         shown = ", ".join(map(repr, extra[:10])) + (" ..." if len(extra) > 10 else "")
-        notes.append(f"dropped {len(extra)} column(s) not in the model signature: {shown}")
+        notes.append(f"dropped {len(extra)} column(s) not in the {expected.origin}: {shown}")
     keep = [n for n in names if n in present]
     return frame if list(frame.columns) == keep else frame[keep]
 
@@ -174,13 +196,13 @@ def _sample_positions(labels: pd.Series | None, n_rows: int, size: int, seed: in
 
 
 def prepare_reference(
-    raw: RawReference, signature: Any, *, sample_rows: int, seed: int
+    raw: RawReference, expected: ExpectedColumns | None, *, sample_rows: int, seed: int
 ) -> ReferenceData:
     """Convert, validate, align and sample reference data.
 
     Args:
         raw: The data as given.
-        signature: The model's signature (columns are matched to it by name), or None.
+        expected: The columns the model expects (matched by name), or None.
         sample_rows: Maximum rows in the sample.
         seed: Sampling seed.
 
@@ -188,16 +210,16 @@ def prepare_reference(
         The reference data; its full rows stay un-copied behind ``iter_chunks``.
 
     Raises:
-        ReferenceDataError: The data is empty, not tabular, or lacks signature columns.
+        ReferenceDataError: The data is empty, not tabular, or lacks expected columns.
     """
     notes: list[str] = []
-    frame = to_frame(raw.features, signature_input_names(signature))
+    frame = to_frame(raw.features, None if expected is None else expected.names)
     labels = _to_labels(raw.labels, len(frame))
     if len(frame) == 0:
         raise ReferenceDataError("reference data has no rows")
     if frame.shape[1] == 0:
         raise ReferenceDataError("reference data has no columns")
-    frame = _align(frame, signature, notes)
+    frame = _align(frame, expected, notes)
     n_rows = len(frame)
     if n_rows < TINY_ROWS:
         notes.append(

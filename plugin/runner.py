@@ -16,7 +16,7 @@ from .errors import logger
 from .hooks.reference_capture import logged_dataset_reference
 from .manager import get_plugin_manager
 from .pipeline import run_pipeline
-from .reference import RawReference, ReferenceDataError, prepare_reference
+from .reference import RawReference, ReferenceDataError, expected_columns, prepare_reference
 from .store import store_results
 from .types import ModelContext, ReferenceData, RunReport, overall_status
 
@@ -94,8 +94,9 @@ def _resolve_reference(
     if raw is None:
         return None, NO_DATA_REASON
     try:
+        expected = expected_columns(source.signature, source.model)
         return prepare_reference(
-            raw, source.signature, sample_rows=config.sample_rows, seed=config.seed
+            raw, expected, sample_rows=config.sample_rows, seed=config.seed
         ), None
     except ReferenceDataError as exc:
         return None, f"reference data ({raw.source}) unusable: {exc}"

@@ -26,9 +26,8 @@ def context(data: Any = None, labels: Any = None, **kwargs: Any) -> ModelContext
     """A context with reference data prepared the way the pipeline prepares it."""
     reference = None
     if data is not None:
-        reference = prepare_reference(
-            RawReference(data, labels), None, sample_rows=kwargs.pop("sample_rows", 2000), seed=0
-        )
+        rows = kwargs.pop("sample_rows", 2000)
+        reference = prepare_reference(RawReference(data, labels), None, sample_rows=rows, seed=0)
     defaults = {"flavor": "sklearn", "model": None, "model_id": "m-0", "model_uri": "models:/m-0"}
     return ModelContext(**{**defaults, **kwargs}, reference=reference)
 

@@ -7,12 +7,21 @@ import pandas as pd
 import pytest
 from mlflow.models import infer_signature
 
-from mlflow_clarity.reference import RawReference, ReferenceDataError, prepare_reference, to_frame
+from mlflow_clarity.reference import (
+    RawReference,
+    ReferenceDataError,
+    expected_columns,
+    prepare_reference,
+    to_frame,
+)
 
 
-def _prepare(features, labels=None, signature=None, sample_rows=2000):
+def _prepare(features, labels=None, signature=None, sample_rows=2000, model=None):
     return prepare_reference(
-        RawReference(features, labels), signature, sample_rows=sample_rows, seed=0
+        RawReference(features, labels),
+        expected_columns(signature, model),
+        sample_rows=sample_rows,
+        seed=0,
     )
 
 
@@ -62,8 +71,18 @@ def test_columns_are_matched_by_name_not_position() -> None:
 
 def test_missing_signature_columns_are_a_clear_error() -> None:
     signature = infer_signature(pd.DataFrame({"a": [1.0], "b": [2.0], "c": [3.0]}))
-    with pytest.raises(ReferenceDataError, match=r"lacks 2 column\(s\).*'b', 'c'"):
+    with pytest.raises(ReferenceDataError, match=r"lacks 2 column\(s\).*signature.*'b', 'c'"):
         _prepare(pd.DataFrame({"a": [1.0]}), signature=signature)
+
+
+def test_sklearn_feature_names_are_used_without_a_signature() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit(pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 0.0]}), [0, 1])
+    ref = _prepare(pd.DataFrame({"b": [1.0], "a": [2.0]}), model=model)
+    assert ref.columns == ("a", "b")
+    with pytest.raises(ReferenceDataError, match="feature_names_in_ requires: 'b'"):
+        _prepare(pd.DataFrame({"a": [1.0]}), model=model)
 
 
 def test_labels_must_match_rows() -> None:
