@@ -27,7 +27,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .explain import DataLike
+    from .logged_models import DataLike
 
 try:
     __version__ = importlib.metadata.version("mlflow-clarity")
@@ -100,7 +100,7 @@ def explain(
     Returns:
         The run's report, as stored in ``clarity/status.json``.
     """
-    from .explain import explain_model
+    from .logged_models import explain_model
 
     return explain_model(model_uri, data, labels, strict=strict)
 

@@ -68,7 +68,7 @@ def explain_command(
     """
     import mlflow
 
-    from .explain import explain_model
+    from .logged_models import explain_model
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)

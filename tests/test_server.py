@@ -1,0 +1,139 @@
+"""Against a real `mlflow server` on 127.0.0.1: results land in proxied model artifacts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from helpers import model_tags, status
+from models import classification_data, logistic
+
+import mlflow_clarity
+from mlflow_clarity import ClarityWarning, ExplainerSpec, hookimpl
+from mlflow_clarity.manager import get_plugin_manager
+
+pytestmark = pytest.mark.server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A real tracking server subprocess in its own process group."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (root / "server.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "mlflow", "server",
+                "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+                "--artifacts-destination", str(root / "artifacts"),
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MLFLOW_CLARITY_DISABLE": "1"},
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not start; see {root / 'server.log'}")
+
+    def signal(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(20)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("server"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def remote(server: Server) -> Iterator[Server]:
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_registry_uri(server.url)
+    mlflow_clarity.autolog(sample_rows=100, budget_s=60)
+    yield server
+    if mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+def test_results_are_stored_in_the_models_proxied_artifacts(remote: Server) -> None:
+    x, y = classification_data()
+    mlflow.set_experiment("server-test")
+    with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        info = mlflow.sklearn.log_model(logistic(x, y), name="m", registered_model_name="srv")
+    client = mlflow.MlflowClient()
+    assert client.get_logged_model(info.model_id).artifact_location.startswith("mlflow-artifacts:")
+    files = {a.path for a in client.list_logged_model_artifacts(info.model_id, "clarity")}
+    assert {"clarity/status.json", "clarity/explanations", "clarity/monitoring"} <= files
+    assert status(info.model_id)["status"] == "ok"
+    assert model_tags(info.model_id)["clarity.status"] == "ok"
+    assert client.get_model_version("srv", "1").tags["clarity.status"] == "ok"
+    local = mlflow.artifacts.download_artifacts("models:/srv/1/clarity/status.json")
+    assert Path(local).read_text().startswith("{")
+
+
+def test_server_that_stops_answering_does_not_hang_log_model(remote: Server, lenient) -> None:
+    mlflow_clarity.autolog(sample_rows=100, budget_s=2, store_timeout_s=3)
+
+    class Freezer:
+        @hookimpl
+        def clarity_explainers(self):
+            def freeze(ctx, ws):
+                remote.signal(signal.SIGSTOP)
+
+            return [ExplainerSpec(name="freezer", run=freeze, needs_data=False)]
+
+    get_plugin_manager().register(Freezer())
+    x, y = classification_data()
+    mlflow.set_experiment("server-freeze")
+    run = mlflow.start_run()
+    try:
+        started = time.monotonic()
+        with pytest.warns(ClarityWarning, match="not finished after"):
+            info = mlflow.sklearn.log_model(logistic(x, y), name="m")
+        elapsed = time.monotonic() - started
+    finally:
+        remote.signal(signal.SIGCONT)  # before MLflow's own end_run talks to the server
+    mlflow.end_run()
+    assert run.info.run_id == info.run_id
+    assert isinstance(info, mlflow.models.model.ModelInfo)
+    assert elapsed < 30  # MLflow's own part (about 5 s), plus at most 2 + 3 + 2 s of ours
+    mlflow_clarity.wait(timeout=120)
+    assert len(mlflow.pyfunc.load_model(info.model_uri).predict(x.head(2))) == 2
