@@ -155,7 +155,9 @@ def _as_3d(values: Any, n_rows: int, n_features: int) -> np.ndarray:
     return array
 
 
-def _sized_rows(predictor: Predictor, x: np.ndarray, background: np.ndarray, budget_s: float) -> int:
+def _sized_rows(
+    predictor: Predictor, x: np.ndarray, background: np.ndarray, budget_s: float
+) -> int:
     """Rows the permutation explainer can explain in about half the step's budget."""
     evals = max(MIN_PERMUTATION_EVALS, 2 * x.shape[1] + 1)
     started = time.perf_counter()
@@ -221,7 +223,9 @@ def _usable_rows(x: np.ndarray, *, allow_nan: bool) -> tuple[np.ndarray, int]:
     return x[keep], int((~keep).sum())
 
 
-def _write_values_csv(path: Any, values: np.ndarray, columns: list[str], outputs: list[str]) -> None:
+def _write_values_csv(
+    path: Any, values: np.ndarray, columns: list[str], outputs: list[str]
+) -> None:
     import pandas as pd
 
     frames = []
@@ -251,9 +255,11 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     x = x_all[:rows]
     values, base, evals = _explain(choice, ctx, predictor, x, background)
     k = values.shape[2]
-    outputs = list(predictor.output_names) if len(predictor.output_names) == k else [
-        f"output_{i}" for i in range(k)
-    ]
+    outputs = (
+        list(predictor.output_names)
+        if len(predictor.output_names) == k
+        else [f"output_{i}" for i in range(k)]
+    )
     if choice.algorithm == "tree" and k != len(predictor.output_names):
         space = "raw model output (margin)"
     elif choice.algorithm == "linear":

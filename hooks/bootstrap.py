@@ -49,5 +49,5 @@ def bootstrap() -> None:
 
 try:
     bootstrap()
-except Exception as exc:  # noqa: BLE001 - `import mlflow` must never fail because of us
+except Exception as exc:  # `import mlflow` must never fail because of us
     report_failure("the mlflow-clarity bootstrap", exc)

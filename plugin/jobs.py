@@ -39,7 +39,7 @@ class Job:
     def _target(self, fn: Callable[[], Any]) -> None:
         try:
             self.result = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever joins
+        except BaseException as exc:  # handed to whoever joins
             self.error = exc
         finally:
             self._done.set()

@@ -109,7 +109,7 @@ def _load_model(model_uri: str, flavors: dict[str, Any]) -> tuple[str, Any]:
             continue
         try:
             return flavor, importlib.import_module(f"mlflow.{flavor}").load_model(model_uri)
-        except Exception as exc:  # noqa: BLE001 - fall back to the generic loader
+        except Exception as exc:  # fall back to the generic loader
             logger.info("loading %s as %s failed (%r); using pyfunc", model_uri, flavor, exc)
     import mlflow.pyfunc
 

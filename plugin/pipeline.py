@@ -65,7 +65,7 @@ def _call_in_thread(
     def target() -> None:
         try:
             box["output"] = spec_run(ctx, workspace)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's guard
+        except BaseException as exc:  # handed to the caller's guard
             box["error"] = exc
 
     context = contextvars.copy_context()
@@ -146,7 +146,9 @@ def run_step(
             what = f"step {spec.name!r} (plugin {registered.origin.plugin!r})"
             return _failed(base, what, error, duration)
         try:
-            return _succeeded(base, spec.name, spec.output_folder, output, out_dir, staging, duration)
+            return _succeeded(
+                base, spec.name, spec.output_folder, output, out_dir, staging, duration
+            )
         except Exception as exc:
             return _failed(base, f"storing the output of step {spec.name!r}", exc, duration)
     finally:

@@ -152,7 +152,9 @@ def _to_labels(labels: Any, n_rows: int) -> pd.Series | None:
     series = labels if isinstance(labels, pd.Series) else pd.Series(np.asarray(labels).ravel())
     if len(series) != n_rows:
         raise ReferenceDataError(f"labels have {len(series)} rows but the features have {n_rows}")
-    return series.reset_index(drop=True) if not series.index.equals(pd.RangeIndex(n_rows)) else series
+    return (
+        series.reset_index(drop=True) if not series.index.equals(pd.RangeIndex(n_rows)) else series
+    )
 
 
 def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[str]) -> pd.DataFrame:

@@ -124,7 +124,8 @@ def build_context(source: ModelSource, config: ClarityConfig) -> ModelContext:
         input_example=source.input_example,
         registered_model_name=source.registered_model_name,
         registered_model_version=(
-            None if source.registered_model_version is None
+            None
+            if source.registered_model_version is None
             else str(source.registered_model_version)
         ),
         reference=reference,

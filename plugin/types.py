@@ -20,11 +20,12 @@ StepKind = Literal["explainer", "monitor"]
 StepStatus = Literal["ok", "skipped", "failed", "timed_out"]
 RunStatus = Literal["ok", "partial", "failed", "skipped", "running"]
 
+
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
-class StepSkipped(Exception):  # noqa: N818 - it is a signal, not an error
+class StepSkipped(Exception):
     """Raised by a step to say it does not apply here; the message is the recorded reason.
 
     A skip is not a failure: it is logged at INFO level and the run status stays ``ok``.
@@ -56,9 +57,7 @@ class ReferenceData:
     chunk_source: Callable[[int], Iterator[tuple[pd.DataFrame, pd.Series | None]]]
     notes: tuple[str, ...] = ()
 
-    def iter_chunks(
-        self, rows: int = 50_000
-    ) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+    def iter_chunks(self, rows: int = 50_000) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
         """Stream all reference rows (not only the sample) as ``(features, labels)`` chunks.
 
         Args:

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 
-def classification_data(rows: int = 300, cols: int = 6, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+def classification_data(
+    rows: int = 300, cols: int = 6, seed: int = 0
+) -> tuple[pd.DataFrame, pd.Series]:
     """Numeric features and a binary label that depends on the first three of them."""
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(rows, cols)), columns=[f"x{i}" for i in range(cols)])
@@ -15,7 +17,9 @@ def classification_data(rows: int = 300, cols: int = 6, seed: int = 0) -> tuple[
     return x, y
 
 
-def regression_data(rows: int = 300, cols: int = 6, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+def regression_data(
+    rows: int = 300, cols: int = 6, seed: int = 0
+) -> tuple[pd.DataFrame, pd.Series]:
     """Numeric features and a linear target with noise."""
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(rows, cols)), columns=[f"x{i}" for i in range(cols)])
@@ -34,7 +38,9 @@ def torch_regressor(x: pd.DataFrame, y: pd.Series):
     import torch
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)
+    )
     xt = torch.tensor(x.to_numpy(), dtype=torch.float32)
     yt = torch.tensor(y.to_numpy(), dtype=torch.float32).reshape(-1, 1)
     opt = torch.optim.Adam(net.parameters(), lr=0.05)

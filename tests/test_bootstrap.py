@@ -13,7 +13,9 @@ from mlflow.models.model import Model
 func = Model.__dict__["log"].__func__
 print(json.dumps({
     "wrapped": bool(getattr(func, "__clarity_wrapped__", False)),
-    "heavy": sorted(m for m in ("shap", "torch", "matplotlib", "lime", "sklearn") if m in sys.modules),
+    "heavy": sorted(
+        m for m in ("shap", "torch", "matplotlib", "lime", "sklearn") if m in sys.modules
+    ),
 }))
 """
 

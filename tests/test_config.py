@@ -12,7 +12,11 @@ from mlflow_clarity.config import current_config
 def test_defaults() -> None:
     cfg = current_config()
     assert (cfg.enabled, cfg.budget_s, cfg.sample_rows, cfg.seed, cfg.background) == (
-        True, 120.0, 2000, 0, False,
+        True,
+        120.0,
+        2000,
+        0,
+        False,
     )
     assert cfg.steps is None
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import mlflow
 import pytest
 from click.testing import CliRunner
-from helpers import model_tags, status
-from models import classification_data, logistic
 
 import mlflow_clarity
 from mlflow_clarity.cli import cli
 from mlflow_clarity.logged_models import ModelUriError
+
+from helpers import model_tags, status
+from models import classification_data, logistic
 
 
 @pytest.fixture
@@ -55,7 +56,9 @@ def test_explain_rejects_bad_input(logged) -> None:
 
 def test_cli_explain(logged) -> None:
     model_id, path = logged
-    result = CliRunner().invoke(cli, ["explain", "models:/late/1", "--data", path, "--labels", "label"])
+    result = CliRunner().invoke(
+        cli, ["explain", "models:/late/1", "--data", path, "--labels", "label"]
+    )
     assert result.exit_code == 0, result.output
     assert f"model {model_id}: clarity.status=ok" in result.output
     assert "shap" in result.output

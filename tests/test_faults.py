@@ -13,12 +13,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import model_tags, status, steps_by_name
-from models import classification_data, logistic
 
 import mlflow_clarity
 from mlflow_clarity import ClarityWarning, ExplainerSpec, hookimpl
 from mlflow_clarity.manager import get_plugin_manager
+
+from helpers import model_tags, status, steps_by_name
+from models import classification_data, logistic
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +60,9 @@ def test_failing_step(lenient: None) -> None:
     assert steps["boom"]["status"] == "failed" and "kaboom" in steps["boom"]["reason"]
     assert steps["shap"]["status"] == "ok" and steps["baseline"]["status"] == "ok"
     assert model_tags(info.model_id)["clarity.status"] == "partial"
-    assert mlflow.MlflowClient().get_model_version("faulty", "1").tags["clarity.status"] == "partial"
+    assert (
+        mlflow.MlflowClient().get_model_version("faulty", "1").tags["clarity.status"] == "partial"
+    )
     _loads(info, x)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 import pytest
-from helpers import clarity_file, model_tags, status, steps_by_name
-from models import classification_data, logistic, regression_data, torch_regressor
 
 import mlflow_clarity
+
+from helpers import clarity_file, model_tags, status, steps_by_name
+from models import classification_data, logistic, regression_data, torch_regressor
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,9 @@ def test_sklearn_estimator_with_explicit_data_and_registration() -> None:
     # the artifacts travel with the registered version
     profile = mlflow.artifacts.download_artifacts("models:/clf/1/clarity/monitoring/profile.json")
     assert profile.endswith("profile.json")
-    metrics = {m.key: m.value for m in mlflow.MlflowClient().get_logged_model(info.model_id).metrics}
+    metrics = {
+        m.key: m.value for m in mlflow.MlflowClient().get_logged_model(info.model_id).metrics
+    }
     assert metrics["clarity.baseline.rows"] == 300
     assert mlflow.pyfunc.load_model(info.model_uri).predict(x.head(3)).shape == (3,)
 
@@ -53,7 +56,9 @@ def test_sklearn_pipeline_with_logged_training_dataset() -> None:
     df = x.assign(label=y)
     with mlflow.start_run():
         mlflow.log_input(mlflow.data.from_pandas(df.head(10), name="holdout"), context="eval")
-        mlflow.log_input(mlflow.data.from_pandas(df, targets="label", name="train"), context="training")
+        mlflow.log_input(
+            mlflow.data.from_pandas(df, targets="label", name="train"), context="training"
+        )
         mlflow.log_input(mlflow.data.from_pandas(df.head(20), name="other"), context="test")
         info = mlflow.sklearn.log_model(model, name="pipe")
     report = _assert_stored(info.model_id, "dataset:train")
@@ -105,7 +110,9 @@ class _Doubler(mlflow.pyfunc.PythonModel):
 def test_pyfunc_python_model() -> None:
     x, _ = regression_data(cols=3)
     with mlflow.start_run(), mlflow_clarity.reference_data(x):
-        info = mlflow.pyfunc.log_model(name="pyfunc", python_model=_Doubler(), input_example=x.head(5))
+        info = mlflow.pyfunc.log_model(
+            name="pyfunc", python_model=_Doubler(), input_example=x.head(5)
+        )
     _assert_stored(info.model_id, "explicit")
     global_shap = clarity_file(info.model_id, "explanations/shap/global.json")
     mean_abs = global_shap["outputs"]["output_0"]["mean_abs"]

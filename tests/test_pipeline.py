@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import config, context, explainer, frame
 
 from mlflow_clarity import ClarityWarning, StepOutput, StepSkipped
 from mlflow_clarity.pipeline import StepTimeoutError, run_pipeline
 from mlflow_clarity.types import MonitorSpec, overall_status
+
+from helpers import config, context, explainer, frame
 
 
 def _ok(ctx, ws):
@@ -65,8 +66,10 @@ def test_hanging_step_is_abandoned_within_budget(tmp_path: Path, lenient: None) 
 def test_timeout_raises_in_strict_mode(tmp_path: Path) -> None:
     with pytest.raises(StepTimeoutError):
         run_pipeline(
-            context(frame()), [explainer("slow", lambda c, w: time.sleep(3))],
-            config(budget_s=0.5), tmp_path,
+            context(frame()),
+            [explainer("slow", lambda c, w: time.sleep(3))],
+            config(budget_s=0.5),
+            tmp_path,
         )
 
 
@@ -140,9 +143,7 @@ def test_wrong_return_type_is_a_failure(tmp_path: Path, lenient: None) -> None:
 def test_two_steps_writing_one_folder_conflict(tmp_path: Path, lenient: None) -> None:
     from helpers import registered
 
-    steps = [
-        registered(MonitorSpec(name=n, run=_ok, folder="monitoring")) for n in ("m1", "m2")
-    ]
+    steps = [registered(MonitorSpec(name=n, run=_ok, folder="monitoring")) for n in ("m1", "m2")]
     with pytest.warns(ClarityWarning, match="already wrote"):
         results = run_pipeline(context(frame()), steps, config(), tmp_path)
     assert [r.status for r in results] == ["ok", "failed"]

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from helpers import model_tags, status
-from models import classification_data, logistic
 
 import mlflow_clarity
 from mlflow_clarity import ClarityWarning, ExplainerSpec, hookimpl
 from mlflow_clarity.manager import get_plugin_manager
+
+from helpers import model_tags, status
+from models import classification_data, logistic
 
 pytestmark = pytest.mark.server
 
@@ -39,10 +40,20 @@ class Server:
         self.log = (root / "server.log").open("w")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "mlflow", "server",
-                "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-                "--artifacts-destination", str(root / "artifacts"),
-                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'server.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
