@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import platform
 import tempfile
@@ -69,8 +70,9 @@ class ModelSource:
     explicit_reference: RawReference | None = None
 
 
+@functools.lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
-    """Return installed versions of the libraries that shape the results."""
+    """Return installed versions of the libraries that shape the results (read once)."""
     versions = {"python": platform.python_version()}
     for dist in _VERSIONED:
         try:
@@ -159,7 +161,7 @@ def process(source: ModelSource, config: ClarityConfig) -> RunReport:
             duration_s=time.monotonic() - started,
             seed=config.seed,
             config=config.to_dict(),
-            versions=library_versions(),
+            versions=dict(library_versions()),
             reference=(
                 ctx.reference.describe()
                 if ctx.reference is not None
