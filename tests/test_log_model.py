@@ -204,3 +204,38 @@ def test_no_steps_selected_still_records_status() -> None:
     assert {s["reason"] for s in report["steps"]} == {
         "not selected (MLFLOW_CLARITY_STEPS / autolog(steps=...))"
     }
+
+
+def test_observers_see_the_stored_report_and_a_failing_one_is_contained(lenient) -> None:
+    from mlflow_clarity import ClarityWarning, hookimpl
+    from mlflow_clarity.manager import get_plugin_manager
+
+    seen = []
+
+    class Recorder:
+        @hookimpl
+        def clarity_results_stored(self, report):  # may take fewer arguments than the spec
+            seen.append(report)
+
+    class Grumpy:
+        @hookimpl
+        def clarity_results_stored(self, context, report):
+            raise RuntimeError("observer broke")
+
+    get_plugin_manager().register(Grumpy(), name="grumpy")
+    get_plugin_manager().register(Recorder(), name="recorder")
+    x, y = classification_data()
+    with mlflow_clarity.reference_data(x, y), pytest.warns(UserWarning, match="observer broke"):
+        info = mlflow.sklearn.log_model(logistic(x, y), name="m")
+    (report,) = seen
+    assert report.model_id == info.model_id and report.status == "ok"
+    assert issubclass(ClarityWarning, UserWarning)
+
+
+def test_thousands_of_columns() -> None:
+    x, y = classification_data(rows=200, cols=2000)
+    with mlflow_clarity.reference_data(x, y):
+        info = mlflow.sklearn.log_model(logistic(x, y), name="wide")
+    steps = steps_by_name(info.model_id)
+    assert steps["baseline"]["status"] == "ok" and steps["shap"]["status"] == "ok"
+    assert len(clarity_file(info.model_id, "explanations/shap/global.json")["features"]) == 2000
