@@ -15,6 +15,8 @@ from typing import Any
 
 from ..config import ClarityConfig, current_config
 from ..errors import ClarityStrictError, logger, report_failure
+from ..reference import RawReference
+from ..types import ModelContext
 from .reference_capture import explicit_reference, install_dataset_capture
 
 _busy: contextvars.ContextVar[bool] = contextvars.ContextVar("mlflow_clarity_busy", default=False)
@@ -46,59 +48,58 @@ def _model_object(flavor: Any, flavor_kwargs: dict[str, Any]) -> Any:
     return None if isinstance(model, (str, bytes)) else model  # models-from-code paths
 
 
-def _source_from_call(bound: dict[str, Any], info: Any) -> Any:
-    from ..runner import ModelSource
-
+def _context_from_call(bound: dict[str, Any], info: Any) -> ModelContext:
     flavor = bound.get("flavor")
     flavor_kwargs = dict(bound.get("kwargs") or {})
     version = getattr(info, "registered_model_version", None)
-    return ModelSource(
+    return ModelContext(
         flavor=getattr(flavor, "__name__", "unknown").rsplit(".", 1)[-1],
         model=_model_object(flavor, flavor_kwargs),
         model_id=info.model_id,
+        model_uri=f"models:/{info.model_id}",
         run_id=info.run_id,
         artifact_location=getattr(info, "artifact_path", None),
         signature=info.signature,
         input_example=flavor_kwargs.get("input_example"),
         registered_model_name=bound.get("registered_model_name") if version else None,
         registered_model_version=None if version is None else str(version),
-        explicit_reference=explicit_reference(),
     )
 
 
-def _run_for(source: Any, config: ClarityConfig) -> Any:
+def _run_for(ctx: ModelContext, explicit: RawReference | None, config: ClarityConfig) -> Any:
     from ..runner import process
 
     token = _busy.set(True)  # anything the steps log must not be intercepted again
     try:
-        return process(source, config)
+        return process(ctx, explicit, config)
     finally:
         _busy.reset(token)
 
 
-def start(source: Any, config: ClarityConfig) -> None:
+def start(ctx: ModelContext, explicit: RawReference | None, config: ClarityConfig) -> None:
     """Run the pipeline for a freshly logged model, waiting at most the budget.
 
     In background mode, tag the model ``clarity.status=running`` and return at once.
 
     Args:
-        source: The model (a :class:`mlflow_clarity.runner.ModelSource`).
+        ctx: The model's context, without reference data.
+        explicit: Reference data given in code, or None.
         config: Effective configuration.
     """
     from ..jobs import Job
     from ..store import set_status_tags
 
     max_s = config.budget_s + config.store_timeout_s + _JOIN_MARGIN_S
-    job = Job(f"mlflow-clarity-{source.model_id}", lambda: _run_for(source, config), max_s)
+    job = Job(f"mlflow-clarity-{ctx.model_id}", lambda: _run_for(ctx, explicit, config), max_s)
     if config.background:
-        registered = (source.registered_model_name, source.registered_model_version)
-        set_status_tags(source.model_id, registered, "running")
+        registered = (ctx.registered_model_name, ctx.registered_model_version)
+        set_status_tags(ctx.model_id, registered, "running")
         job.start()
         return
     job.start()
     if not job.join(max_s):
         report_failure(
-            f"processing model {source.model_id}",
+            f"processing model {ctx.model_id}",
             ClarityStrictError(f"not finished after {max_s:.0f}s"),
             consequence="It goes on in the background; mlflow_clarity.wait() waits for it.",
         )
@@ -115,7 +116,7 @@ def _after_log(bound: dict[str, Any], info: Any) -> None:
     if info is None or not getattr(info, "model_id", None):
         logger.info("mlflow-clarity: log_model returned no LoggedModel id; nothing to do")
         return
-    start(_source_from_call(bound, info), config)
+    start(_context_from_call(bound, info), explicit_reference(), config)
 
 
 def _wrap(original: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Union
 from .config import current_config
 from .errors import logger, strict_mode
 from .reference import RawReference
+from .types import ModelContext
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,7 +124,7 @@ def explain_model(
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
-    from .runner import ModelSource, process
+    from .runner import process
 
     resolved = resolve_model_uri(model_uri)
     logged = MlflowClient().get_logged_model(resolved.model_id)
@@ -131,16 +132,17 @@ def explain_model(
     mlmodel = Model.load(id_uri)
     flavor, model = _load_model(id_uri, mlmodel.flavors)
     features, label_values = _split_labels(read_data(data), labels)
-    source = ModelSource(
+    ctx = ModelContext(
         flavor=flavor,
         model=model,
         model_id=resolved.model_id,
+        model_uri=id_uri,
         run_id=logged.source_run_id,
         artifact_location=logged.artifact_location,
         signature=mlmodel.signature,
         registered_model_name=resolved.registered_model_name,
         registered_model_version=resolved.registered_model_version,
-        explicit_reference=RawReference(features, label_values, "explicit"),
     )
+    explicit = RawReference(features, label_values, "explicit")
     with strict_mode(strict):
-        return process(source, current_config())
+        return process(ctx, explicit, current_config())
