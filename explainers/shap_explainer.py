@@ -1,317 +1,278 @@
-"""Built-in explainer ``shap``: SHAP values with an explainer chosen per model.
+"""Built-in explainer ``shap``: SHAP values with the right algorithm for each model.
 
-Tree ensembles (xgboost, lightgbm, sklearn forests and boosting) get exact TreeSHAP,
-sklearn linear models the exact linear explainer, and every other model the model-agnostic
-Permutation explainer with a seeded background, sized to fit the step's time budget.
-The choice and its reason are recorded in ``card.json``. ``shap`` is imported only when
-the step runs.
+Exact TreeSHAP for xgboost, lightgbm and sklearn trees; exact linear SHAP for sklearn
+linear models; DeepLIFT-SHAP (else expected gradients) for torch modules; for any other
+model, Exact enumeration up to 10 features, else Permutation SHAP sized to the step's
+time budget, on the raw input columns (pipelines and mixed-type frames included). The
+choice, its reason and every fallback are recorded in ``card.json``; additivity,
+sampling error and background sensitivity in ``quality.json``.
+
+Options (``autolog(step_options={"shap": {...}})``): ``explainer`` forces an algorithm
+(``native_tree``, ``tree``, ``linear``, ``deep``, ``gradient``, ``exact``,
+``permutation``, ``kernel``); ``max_rows`` caps the rows explained (default 10,000 for
+trees, the sample for others); ``background_rows`` (default 100); ``max_evals`` (the
+permutation floor, default 500); ``nsamples`` (Kernel); ``plots`` (default True).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import logger
 from ..hooks.specs import hookimpl
-from ..store import write_json
 from ..types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
+from . import shap_artifacts, shap_plots, shap_quality
+from .model_access import make_predictor
+from .shap_algorithms import (
+    ALGORITHMS,
+    MODEL_AGNOSTIC,
+    AlgorithmUnavailable,
+    Attribution,
+    ExplainSetup,
+    exact_evaluations,
+    permutation_evaluations,
+    seconds_per_model_row,
+)
+from .shap_selection import Choice, explainer_chain
+from .tabular_encoding import TableEncoding
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
-ALGORITHMS = ("tree", "linear", "permutation")
 BACKGROUND_ROWS = 100
-CSV_ROWS = 200
+TREE_MAX_ROWS = 10_000
+DEEP_MAX_ROWS = 1_000
+GRADIENT_MAX_ROWS = 200
+AGREEMENT_ROWS = 50
 TOP_FEATURES_TAG = 5
-MIN_PERMUTATION_EVALS = 500
-_TREE_FLAVORS = {"xgboost", "lightgbm"}
-_SKLEARN_TREE_CLASSES = {
-    "RandomForestClassifier",
-    "RandomForestRegressor",
-    "ExtraTreesClassifier",
-    "ExtraTreesRegressor",
-    "GradientBoostingClassifier",
-    "GradientBoostingRegressor",
-    "DecisionTreeClassifier",
-    "DecisionTreeRegressor",
-    "HistGradientBoostingClassifier",
-    "HistGradientBoostingRegressor",
-}
+_BUDGET_SHARE = 0.5  # of the step's budget for the explanation itself; the rest for quality
+_NO_BACKGROUND = ("native_tree", "tree")
 
 
-@dataclass(frozen=True)
-class Choice:
-    """Which SHAP algorithm to use and why."""
+@dataclass
+class _Attempts:
+    """What was tried, for the card."""
 
-    algorithm: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Predictor:
-    """A model as a function of a 2-D float array, returning a 2-D output array."""
-
-    fn: Callable[[Any], Any]
-    output_names: tuple[str, ...]
-    output_space: str
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def choose_explainer(ctx: ModelContext) -> Choice:
-    """Pick the exact or fastest faithful algorithm for the model.
-
-    Args:
-        ctx: The model's context; ``ctx.options["explainer"]`` forces a choice.
-
-    Returns:
-        The algorithm and the reason for it.
-
-    Raises:
-        ValueError: An unknown forced explainer.
-    """
-    forced = ctx.options.get("explainer")
-    if forced is not None:
-        if forced not in ALGORITHMS:
-            raise ValueError(f"unknown explainer {forced!r}; choose one of {ALGORITHMS}")
-        return Choice(forced, "forced by step_options")
-    model = ctx.model
-    cls = type(model).__name__
-    module = type(model).__module__
-    if ctx.flavor in _TREE_FLAVORS:
-        return Choice("tree", f"{ctx.flavor} model: exact TreeSHAP")
-    if module.startswith("sklearn.") and cls in _SKLEARN_TREE_CLASSES:
-        return Choice("tree", f"sklearn tree model {cls}: exact TreeSHAP")
-    if module.startswith("sklearn.linear_model") and hasattr(model, "coef_"):
-        return Choice("linear", f"sklearn linear model {cls}: exact linear SHAP")
-    return Choice("permutation", f"{cls} ({ctx.flavor}): model-agnostic Permutation SHAP")
-
-
-def _frame_fn(method: Callable[[Any], Any], columns: list[str]) -> Callable[[Any], Any]:
-    import pandas as pd
-
-    return lambda array: method(pd.DataFrame(array, columns=columns))
-
-
-def _torch_fn(module: Any) -> Callable[[Any], Any]:
-    import torch
-
-    params = list(module.parameters())
-    device = params[0].device if params else torch.device("cpu")
-    dtype = params[0].dtype if params else torch.float32
-
-    def predict(array: Any) -> Any:
-        module.eval()
-        with torch.no_grad():
-            out = module(torch.as_tensor(array, dtype=dtype, device=device))
-        return out.detach().cpu().numpy()
-
-    return predict
-
-
-def make_predictor(ctx: ModelContext, columns: list[str]) -> Predictor:
-    """Wrap the model as a function of a float array.
-
-    Classifiers are explained in probability space, one output per class.
-
-    Args:
-        ctx: The model's context.
-        columns: Feature names, in order.
-
-    Returns:
-        The predictor.
-    """
-    model = ctx.model
-    if model is not None and hasattr(model, "predict_proba") and hasattr(model, "classes_"):
-        names = tuple(str(c) for c in model.classes_)
-        return Predictor(_frame_fn(model.predict_proba, columns), names, "probability")
-    torch = sys.modules.get("torch")  # a torch model exists only if torch was imported
-    if torch is not None and isinstance(model, torch.nn.Module):
-        return Predictor(_torch_fn(model), (), "model output")
-    if model is None or ctx.flavor == "pyfunc" or not hasattr(model, "predict"):
-        model = ctx.load_pyfunc()
-    return Predictor(_frame_fn(model.predict, columns), (), "model output")
-
-
-def _as_2d(values: Any) -> np.ndarray:
+def _rows_the_model_accepts(setup: ExplainSetup, x: np.ndarray, attempts: _Attempts) -> Any:
+    """Keep rows with missing values only if the model accepts them."""
     import numpy as np
 
-    out = np.asarray(values, dtype=float)
-    return out.reshape(len(out), -1)
+    incomplete = ~np.isfinite(x).all(axis=1)
+    if not incomplete.any() or setup.predictor is None:
+        return x
+    try:
+        setup.predictor.fn(x[incomplete][:10])
+        return x
+    except Exception as exc:  # the model rejects missing values: explain complete rows
+        keep = ~incomplete
+        if not keep.any():
+            raise AlgorithmUnavailable(
+                f"the model fails on missing values ({type(exc).__name__}) and every row has one"
+            ) from exc
+        attempts.notes.append(
+            f"dropped {int(incomplete.sum())} row(s) with missing values the model rejects"
+        )
+        return x[keep]
 
 
-def _as_3d(values: Any, n_rows: int, n_features: int) -> np.ndarray:
-    """Normalise SHAP values to shape (rows, features, outputs)."""
+def _background(x: np.ndarray, rows: int, seed: int) -> np.ndarray:
     import numpy as np
 
-    if isinstance(values, list):  # one array per output (older shap, some models)
-        return np.stack([np.asarray(v, dtype=float) for v in values], axis=-1)
-    array = np.asarray(values, dtype=float)
-    if array.ndim == 2:
-        return array.reshape(n_rows, n_features, 1)
-    return array
+    rng = np.random.default_rng(seed)
+    return x[np.sort(rng.choice(len(x), size=min(rows, len(x)), replace=False))]
 
 
-def _sized_rows(
-    predictor: Predictor, x: np.ndarray, background: np.ndarray, budget_s: float
+def _model_rows_per_row(algorithm: str, setup: ExplainSetup, background: np.ndarray) -> int:
+    n = setup.n_features
+    if algorithm == "exact":
+        return exact_evaluations(n, len(background))
+    if algorithm == "kernel":
+        nsamples = setup.ctx.options.get("nsamples", "auto")
+        return (2 * n + 2048 if nsamples == "auto" else int(nsamples)) * len(background)
+    return permutation_evaluations(n, dict(setup.ctx.options)) * len(background)
+
+
+def _rows_for_budget(
+    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, budget_s: float
 ) -> int:
-    """Rows the permutation explainer can explain in about half the step's budget."""
-    evals = max(MIN_PERMUTATION_EVALS, 2 * x.shape[1] + 1)
-    started = time.perf_counter()
-    predictor.fn(background)
-    per_row = (time.perf_counter() - started) / len(background)
-    cost_per_explained_row = per_row * evals * len(background)
-    affordable = int(0.5 * budget_s / max(cost_per_explained_row, 1e-9))
+    """How many rows a model-agnostic algorithm can explain within its share of the budget."""
+    assert setup.predictor is not None
+    per_model_row = seconds_per_model_row(setup.predictor, background)
+    per_row = per_model_row * _model_rows_per_row(choice.algorithm, setup, background)
+    affordable = int(_BUDGET_SHARE * budget_s / max(per_row, 1e-9))
     if affordable < 1:
-        raise StepSkipped(
-            f"the model is too slow for Permutation SHAP within {budget_s:.0f}s "
-            f"(about {cost_per_explained_row:.1f}s per row); raise budget_s"
+        raise AlgorithmUnavailable(
+            f"too slow for the budget: about {per_row:.1f}s per row, {budget_s:.0f}s available"
         )
     return min(affordable, len(x))
 
 
-def _explain(
-    choice: Choice, ctx: ModelContext, predictor: Predictor, x: np.ndarray, background: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Return (values (n, f, k), base values (n, k), evaluations per row)."""
-    import numpy as np
-    import shap
-
-    n, m = x.shape
-    if choice.algorithm == "tree":
-        explainer = shap.TreeExplainer(ctx.model)
-        values = explainer.shap_values(x)
-        base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-        return _as_3d(values, n, m), np.tile(base, (n, 1)), 0
-    if choice.algorithm == "linear":
-        explainer = shap.LinearExplainer(ctx.model, background)
-        values = explainer.shap_values(x)
-        base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
-        return _as_3d(values, n, m), np.tile(base, (n, 1)), 0
-    evals = max(MIN_PERMUTATION_EVALS, 2 * m + 1)
-    masker = shap.maskers.Independent(background, max_samples=len(background))
-    explainer = shap.PermutationExplainer(predictor.fn, masker, seed=ctx.seed)
-    explanation = explainer(x, max_evals=evals, silent=True)
-    values = _as_3d(explanation.values, n, m)
-    return values, _as_2d(explanation.base_values), evals
+def _rows_to_explain(
+    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, budget_s: float
+) -> np.ndarray:
+    ctx = setup.ctx
+    cap = int(ctx.options.get("max_rows", 0)) or None
+    if choice.algorithm in _NO_BACKGROUND:
+        assert ctx.reference is not None
+        wanted = min(cap or TREE_MAX_ROWS, ctx.reference.n_rows)
+        if wanted > len(x):
+            frame, _ = ctx.reference.draw(wanted)
+            return setup.encoding.encode(frame)
+        return x[:wanted]
+    if choice.algorithm in MODEL_AGNOSTIC:
+        rows = _rows_for_budget(choice, setup, x, background, budget_s)
+    else:
+        rows = {"deep": DEEP_MAX_ROWS, "gradient": GRADIENT_MAX_ROWS}.get(choice.algorithm, len(x))
+    return x[: min(rows, cap or rows, len(x))]
 
 
-def _numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
-    import pandas as pd
-
-    bad = [
-        c
-        for c in frame.columns
-        if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-    ]
-    if bad:
-        shown = ", ".join(map(repr, bad[:5])) + (" ..." if len(bad) > 5 else "")
-        raise StepSkipped(f"non-numeric columns are not supported by this explainer yet: {shown}")
-    return frame.to_numpy(dtype="float64")
-
-
-def _usable_rows(x: np.ndarray, *, allow_nan: bool) -> tuple[np.ndarray, int]:
-    """Drop rows with inf (and NaN, unless the explainer handles missing values)."""
-    import numpy as np
-
-    keep = ~np.isinf(x).any(axis=1) if allow_nan else np.isfinite(x).all(axis=1)
-    if not keep.any():
-        raise StepSkipped("every sampled row has a missing or infinite value")
-    return x[keep], int((~keep).sum())
+def _explain_with_fallbacks(
+    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, workspace: StepWorkspace
+) -> tuple[Choice, Attribution, np.ndarray, _Attempts]:
+    attempts = _Attempts()
+    for choice in explainer_chain(setup.ctx, setup.encoding):
+        remaining = workspace.deadline - time.monotonic()
+        try:
+            usable = _rows_the_model_accepts(setup, x, attempts)
+            rows = _rows_to_explain(
+                choice, setup, usable, background, min(remaining, workspace.budget_s)
+            )
+            attribution = ALGORITHMS[choice.algorithm](setup, rows, background)
+            return choice, attribution, rows, attempts
+        except Exception as exc:  # recorded in card.json as the reason for the fallback
+            reason = str(exc) if isinstance(exc, AlgorithmUnavailable) else repr(exc)
+            logger.info("shap: %s did not work (%s); trying the next", choice.algorithm, reason)
+            attempts.fallbacks.append({"explainer": choice.algorithm, "reason": reason[:500]})
+    tried = "; ".join(f"{f['explainer']}: {f['reason']}" for f in attempts.fallbacks)
+    raise StepSkipped(f"no SHAP algorithm could explain this model ({tried})")
 
 
-def _write_values_csv(
-    path: Any, values: np.ndarray, columns: list[str], outputs: list[str]
-) -> None:
-    import pandas as pd
+def _background_agreement(
+    setup: ExplainSetup,
+    choice: Choice,
+    attribution: Attribution,
+    rows: np.ndarray,
+    pool: np.ndarray,
+    deadline: float,
+    started: float,
+) -> dict[str, Any]:
+    """Rank agreement of global importance under a second, independent background."""
+    if not attribution.uses_background:
+        return {"status": "not applicable", "reason": "path-dependent TreeSHAP uses no background"}
+    n = min(AGREEMENT_ROWS, len(rows))
+    elapsed = time.monotonic() - started
+    if time.monotonic() + elapsed * n / len(rows) * 1.5 > deadline:
+        return {"status": "skipped", "reason": "not enough time left in the budget"}
+    other = _background(pool, BACKGROUND_ROWS, setup.ctx.seed + 1)
+    second = ALGORITHMS[choice.algorithm](setup, rows[:n], other)
+    spearman = shap_quality.rank_agreement(
+        shap_quality.importance(attribution.values[:n]), shap_quality.importance(second.values)
+    )
+    return {"status": "ok", "rows": n, "spearman": spearman}
 
-    frames = []
-    for k, output in enumerate(outputs):
-        frame = pd.DataFrame(values[:CSV_ROWS, :, k], columns=columns)
-        frame.insert(0, "row", range(len(frame)))
-        frame.insert(1, "output", output)
-        frames.append(frame)
-    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+
+def _card(
+    ctx: ModelContext,
+    choice: Choice,
+    attribution: Attribution,
+    background: np.ndarray,
+    attempts: _Attempts,
+) -> dict[str, Any]:
+    from ..runner import library_versions
+
+    return {
+        "explainer": choice.algorithm,
+        "reason": choice.reason,
+        "fallbacks": attempts.fallbacks,
+        "output_space": attribution.output_space,
+        "outputs": list(attribution.output_names),
+        "rows_explained": len(attribution.values),
+        "background_rows": len(background) if attribution.uses_background else 0,
+        "background_sha256": hashlib.sha256(background.tobytes()).hexdigest(),
+        "model_rows_per_explained_row": attribution.evaluations,
+        "seed": ctx.seed,
+        "options": dict(ctx.options),
+        "notes": attempts.notes,
+        "versions": {k: v for k, v in library_versions().items() if k in ("shap", "numpy")},
+    }
 
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     import numpy as np
 
+    started = time.monotonic()
     assert ctx.reference is not None  # guaranteed by needs_data
     sample = ctx.reference.sample
     columns = list(sample.columns)
-    choice = choose_explainer(ctx)
-    x_all, dropped = _usable_rows(_numeric_matrix(sample), allow_nan=choice.algorithm == "tree")
-    rng = np.random.default_rng(ctx.seed)
-    bg_rows = min(BACKGROUND_ROWS, len(x_all))
-    background = x_all[np.sort(rng.choice(len(x_all), size=bg_rows, replace=False))]
-    predictor = make_predictor(ctx, columns)
-    rows = len(x_all)
-    if choice.algorithm == "permutation":
-        rows = _sized_rows(predictor, x_all, background, workspace.budget_s)
-    x = x_all[:rows]
-    values, base, evals = _explain(choice, ctx, predictor, x, background)
-    k = values.shape[2]
-    outputs = (
-        list(predictor.output_names)
-        if len(predictor.output_names) == k
-        else [f"output_{i}" for i in range(k)]
+    encoding = TableEncoding.fit(sample)
+    x = encoding.encode(sample)
+    try:
+        predictor = make_predictor(ctx, encoding)
+    except (TypeError, AttributeError) as exc:
+        logger.info("shap: the model cannot be called on tabular data: %s", exc)
+        predictor = None
+    setup = ExplainSetup(ctx, encoding, predictor)
+    bg_rows = int(ctx.options.get("background_rows", BACKGROUND_ROWS))
+    complete = x[np.isfinite(x).all(axis=1)]
+    pool = complete if len(complete) else x  # the background avoids missing values if it can
+    background = _background(pool, bg_rows, ctx.seed)
+    choice, attribution, rows, attempts = _explain_with_fallbacks(setup, x, background, workspace)
+    quality = {
+        "output_space": attribution.output_space,
+        "additivity": shap_quality.additivity(attribution),
+        "sampling_error": shap_quality.sampling_error(attribution),
+        "background_agreement": _background_agreement(
+            setup, choice, attribution, rows, pool, workspace.deadline, started
+        ),
+    }
+    card = _card(ctx, choice, attribution, background, attempts)
+    background_frame = encoding.decode(background)
+    summary = shap_artifacts.write_all(
+        workspace.out_dir, attribution, columns, background_frame, quality, card
     )
-    if choice.algorithm == "tree" and k != len(predictor.output_names):
-        space = "raw model output (margin)"
-    elif choice.algorithm == "linear":
-        space = "raw model output (decision function)"
-    else:
-        space = predictor.output_space
-    additivity = None
-    if choice.algorithm == "permutation":
-        predicted = _as_2d(predictor.fn(x))
-        additivity = float(np.max(np.abs(values.sum(axis=1) + base - predicted)))
-    mean_abs = np.abs(values).mean(axis=0)  # (features, outputs)
-    overall = mean_abs.mean(axis=1)
-    order = np.argsort(-overall)
-    top = [columns[i] for i in order[:TOP_FEATURES_TAG]]
-    write_json(
-        workspace.out_dir / "global.json",
-        {
+    if ctx.options.get("plots", True):
+        labels = {c: encoding.category_labels(c) for c in columns}
+        shap_plots.draw_all(
+            workspace.out_dir,
+            attribution,
+            columns,
+            rows,
+            shap_artifacts.representative_rows(attribution),
+            labels,
+        )
+    return StepOutput(
+        metrics=_metrics(attribution, quality),
+        tags={
             "explainer": choice.algorithm,
-            "output_space": space,
-            "rows_explained": int(rows),
-            "features": columns,
-            "outputs": {
-                output: {"mean_abs": dict(zip(columns, mean_abs[:, i].tolist(), strict=True))}
-                for i, output in enumerate(outputs)
-            },
-            "ranking": [columns[i] for i in order],
+            "top_features": ",".join(summary["ranking"][:TOP_FEATURES_TAG]),
         },
-    )
-    write_json(
-        workspace.out_dir / "card.json",
-        {
+        summary={
             "explainer": choice.algorithm,
             "reason": choice.reason,
-            "output_space": space,
-            "rows_explained": int(rows),
-            "background_rows": int(bg_rows),
-            "background_sha256": hashlib.sha256(background.tobytes()).hexdigest(),
-            "evaluations_per_row": int(evals),
-            "seed": ctx.seed,
-            "rows_dropped_non_finite": dropped,
-            "additivity_max_abs": additivity,
+            "fallbacks": attempts.fallbacks,
+            "top_features": summary["ranking"][:TOP_FEATURES_TAG],
         },
     )
-    _write_values_csv(workspace.out_dir / "values.csv", values, columns, outputs)
-    metrics: dict[str, float] = {"rows_explained": float(rows)}
-    if additivity is not None:
-        metrics["additivity_max_abs"] = additivity
-    return StepOutput(
-        metrics=metrics,
-        tags={"explainer": choice.algorithm, "top_features": ",".join(top)},
-        summary={"explainer": choice.algorithm, "reason": choice.reason, "top_features": top},
-    )
+
+
+def _metrics(attribution: Attribution, quality: dict[str, Any]) -> dict[str, float]:
+    metrics = {"rows_explained": float(len(attribution.values))}
+    if quality["additivity"] is not None:
+        metrics["additivity_max"] = quality["additivity"]["max"]
+        metrics["additivity_mean"] = quality["additivity"]["mean"]
+    if quality["sampling_error"] is not None:
+        metrics["error_mean_relative"] = quality["sampling_error"]["mean_relative"]
+    agreement = quality["background_agreement"]
+    if agreement.get("status") == "ok":
+        metrics["background_spearman"] = agreement["spearman"]
+    return metrics
 
 
 @hookimpl
@@ -322,6 +283,6 @@ def clarity_explainers() -> list[ExplainerSpec]:
             name="shap",
             run=_run,
             requires=("shap",),
-            description="SHAP values; TreeSHAP, linear or Permutation chosen per model",
+            description="SHAP values; exact TreeSHAP/linear/Deep or budgeted Permutation",
         )
     ]

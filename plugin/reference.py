@@ -228,13 +228,22 @@ def prepare_reference(
             f"only {n_rows} reference row(s): explanations and baselines will be rough; pass "
             "more with mlflow_clarity.reference_data(X, y)"
         )
+
+    def draw(rows: int) -> tuple[pd.DataFrame, pd.Series | None]:
+        if rows >= n_rows:
+            features, picked = frame, labels
+        else:
+            positions = _sample_positions(labels, n_rows, rows, seed)
+            features = frame.iloc[positions]
+            picked = None if labels is None else labels.iloc[positions]
+        return (
+            features.reset_index(drop=True),
+            None if picked is None else picked.reset_index(drop=True),
+        )
+
     if n_rows > sample_rows:
-        positions = _sample_positions(labels, n_rows, sample_rows, seed)
-        sample = frame.iloc[positions]
-        sample_labels = None if labels is None else labels.iloc[positions]
         notes.append(f"explainers use a seeded sample of {sample_rows} of {n_rows} rows")
-    else:
-        sample, sample_labels = frame, labels
+    sample, sample_labels = draw(sample_rows)
 
     def chunks(rows: int) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
         for start in range(0, n_rows, rows):
@@ -245,8 +254,9 @@ def prepare_reference(
         source=raw.source,
         n_rows=n_rows,
         columns=tuple(frame.columns),
-        sample=sample.reset_index(drop=True),
-        sample_labels=None if sample_labels is None else sample_labels.reset_index(drop=True),
+        sample=sample,
+        sample_labels=sample_labels,
         chunk_source=chunks,
+        row_source=draw,
         notes=tuple(notes),
     )

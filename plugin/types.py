@@ -47,6 +47,7 @@ class ReferenceData:
         notes: Remarks about the data made while preparing it (dropped columns, size).
         chunk_source: Yields the full data as ``(features, labels)`` chunks of at most the
             given number of rows; use :meth:`iter_chunks`.
+        row_source: Draws a seeded sample of the given size from all rows; use :meth:`draw`.
     """
 
     source: str
@@ -55,6 +56,7 @@ class ReferenceData:
     sample: pd.DataFrame
     sample_labels: pd.Series | None
     chunk_source: Callable[[int], Iterator[tuple[pd.DataFrame, pd.Series | None]]]
+    row_source: Callable[[int], tuple[pd.DataFrame, pd.Series | None]]
     notes: tuple[str, ...] = ()
 
     def iter_chunks(self, rows: int = 50_000) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
@@ -69,6 +71,22 @@ class ReferenceData:
         if rows < 1:
             raise ValueError(f"rows must be at least 1, got {rows}")
         return self.chunk_source(rows)
+
+    def draw(self, rows: int) -> tuple[pd.DataFrame, pd.Series | None]:
+        """Return a seeded sample of ``rows`` rows from all reference rows (a new copy).
+
+        Use it when a step can afford more rows than :attr:`sample` holds (TreeSHAP
+        explains up to 10,000 rows); the sample is stratified the same way.
+
+        Args:
+            rows: Number of rows wanted; all rows are returned when there are fewer.
+
+        Returns:
+            ``(features, labels)`` with a fresh 0..n-1 index.
+        """
+        if rows < 1:
+            raise ValueError(f"rows must be at least 1, got {rows}")
+        return self.row_source(rows)
 
     def copy(self) -> ReferenceData:
         """Return a copy whose sample a step may modify without affecting other steps."""

@@ -19,6 +19,7 @@ HANDED_ON = {
     ("plugin/pipeline.py", "target"),  # stored, then judged by run_step's guard
     ("plugin/pipeline.py", "run_step"),  # reported by _failed()
     ("plugin/logged_models.py", "_load_model"),  # falls back to the pyfunc loader
+    ("explainers/shap_explainer.py", "_explain_with_fallbacks"),  # reason kept in card.json
 }
 
 
@@ -63,7 +64,8 @@ def _enclosing_function(tree: ast.AST, target: ast.AST) -> str:
     "path", sorted(p for d in PACKAGE_DIRS for p in (ROOT / d).rglob("*.py")), ids=str
 )
 def test_broad_excepts_report_or_hand_on(path: Path) -> None:
-    """Every `except Exception` ends in report_failure: the one place errors are swallowed."""
+    """Every `except Exception` re-raises or ends in report_failure, the one place errors
+    are swallowed (or hands the error on, as listed in HANDED_ON)."""
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         if not isinstance(node, ast.ExceptHandler) or node.type is None:
@@ -72,6 +74,8 @@ def test_broad_excepts_report_or_hand_on(path: Path) -> None:
         if caught not in ("Exception", "BaseException"):
             continue
         body = ast.unparse(ast.Module(body=node.body, type_ignores=[]))
+        translated = any(isinstance(n, ast.Raise) for n in ast.walk(node))
         relative = path.relative_to(ROOT).as_posix()
         where = (relative, _enclosing_function(tree, node))
-        assert "report_failure(" in body or where in HANDED_ON, f"{relative}:{node.lineno}"
+        allowed = "report_failure(" in body or translated or where in HANDED_ON
+        assert allowed, f"{relative}:{node.lineno}"

@@ -64,7 +64,7 @@ def test_sklearn_pipeline_with_logged_training_dataset() -> None:
     report = _assert_stored(info.model_id, "dataset:train")
     assert report["reference"]["n_rows"] == 300 and report["reference"]["has_labels"]
     shap_card = clarity_file(info.model_id, "explanations/shap/card.json")
-    assert shap_card["explainer"] == "permutation"
+    assert shap_card["explainer"] == "exact"  # 6 raw columns: exact enumeration
 
 
 def test_xgboost_with_set_reference_data() -> None:
@@ -75,7 +75,7 @@ def test_xgboost_with_set_reference_data() -> None:
     with mlflow.start_run():
         info = mlflow.xgboost.log_model(xgb.XGBClassifier(n_estimators=20).fit(x, y), name="xgb")
     _assert_stored(info.model_id, "explicit")
-    assert clarity_file(info.model_id, "explanations/shap/card.json")["explainer"] == "tree"
+    assert clarity_file(info.model_id, "explanations/shap/card.json")["explainer"] == "native_tree"
 
 
 def test_lightgbm_regressor() -> None:
@@ -115,7 +115,7 @@ def test_pyfunc_python_model() -> None:
         )
     _assert_stored(info.model_id, "explicit")
     global_shap = clarity_file(info.model_id, "explanations/shap/global.json")
-    mean_abs = global_shap["outputs"]["output_0"]["mean_abs"]
+    mean_abs = global_shap["outputs"]["prediction"]["mean_abs"]
     assert mean_abs["x2"] == pytest.approx(0.0, abs=1e-9)  # an unused feature gets nothing
     assert mean_abs["x0"] > mean_abs["x1"] > 0
 

@@ -1,0 +1,118 @@
+"""Calling a logged model on tabular data, whatever its flavor.
+
+Every explainer needs the model as a function of a matrix. This module wraps the
+in-memory object (sklearn estimators and pipelines, xgboost, lightgbm, torch modules,
+pyfunc python models) or, when there is none, the stored pyfunc model.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..types import ModelContext
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .tabular_encoding import TableEncoding
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A model as a function of an encoded float matrix.
+
+    Attributes:
+        fn: ``fn(matrix) -> (rows, outputs)`` float array.
+        output_names: One name per output (class labels for classifiers).
+        output_space: What the outputs are (``probability``, ``model output``...).
+        is_classifier: Whether outputs are class probabilities.
+    """
+
+    fn: Callable[[np.ndarray], np.ndarray]
+    output_names: tuple[str, ...]
+    output_space: str
+    is_classifier: bool
+
+
+def as_2d(values: Any) -> np.ndarray:
+    """Return model outputs as a float ``(rows, outputs)`` array."""
+    import numpy as np
+
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    out = np.asarray(values, dtype=float)
+    return out.reshape(len(out), -1)
+
+
+def torch_module(model: Any) -> Any:
+    """Return ``model`` if it is a ``torch.nn.Module``, else None (never imports torch)."""
+    torch = sys.modules.get("torch")  # a torch model exists only if torch was imported
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return model
+    return None
+
+
+def torch_device_and_dtype(module: Any) -> tuple[Any, Any]:
+    """The device and float dtype of a module's parameters (CPU float32 without any)."""
+    import torch
+
+    params = list(module.parameters())
+    if not params:
+        return torch.device("cpu"), torch.float32
+    return params[0].device, params[0].dtype
+
+
+def _torch_fn(module: Any) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    device, dtype = torch_device_and_dtype(module)
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        module.eval()
+        with torch.no_grad():
+            out = module(torch.as_tensor(matrix, dtype=dtype, device=device))
+        return as_2d(out.detach().cpu().numpy())
+
+    return predict
+
+
+def is_classifier(model: Any) -> bool:
+    """Whether a model predicts class probabilities (sklearn API)."""
+    return hasattr(model, "predict_proba") and hasattr(model, "classes_")
+
+
+def make_predictor(ctx: ModelContext, encoding: TableEncoding) -> Predictor:
+    """Wrap the model of ``ctx`` as a function of encoded matrices.
+
+    Classifiers are explained in probability space, one output per class; torch modules
+    on their raw output; every other model on what its ``predict`` returns.
+
+    Args:
+        ctx: The model's context.
+        encoding: How matrices map back to the model's DataFrame input.
+
+    Returns:
+        The predictor.
+    """
+    model = ctx.model
+    if is_classifier(model):
+        names = tuple(str(c) for c in model.classes_)
+        fn = _frame_fn(model.predict_proba, encoding)
+        return Predictor(fn, names, "probability", True)
+    module = torch_module(model)
+    if module is not None:
+        if not encoding.all_numeric:
+            raise TypeError("a torch module needs numeric inputs")
+        return Predictor(_torch_fn(module), (), "model output", False)
+    if model is None or ctx.flavor == "pyfunc" or not hasattr(model, "predict"):
+        model = ctx.load_pyfunc()
+    return Predictor(_frame_fn(model.predict, encoding), (), "model output", False)
+
+
+def _frame_fn(
+    method: Callable[[Any], Any], encoding: TableEncoding
+) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda matrix: as_2d(method(encoding.decode(matrix)))

@@ -1,0 +1,87 @@
+"""The files of the ``shap`` step: global and per-row values, background, quality, card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..store import write_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .shap_algorithms import Attribution
+
+CSV_ROWS = 200
+
+
+def global_summary(attribution: Attribution, columns: list[str]) -> dict[str, Any]:
+    """Per output: mean_abs, median and mean_sq of the attributions per feature.
+
+    The three aggregations SageMaker Clarify offers (``median`` is of the signed values).
+    """
+    import numpy as np
+
+    values = attribution.values
+    outputs = {}
+    for k, name in enumerate(attribution.output_names):
+        v = values[:, :, k]
+        outputs[name] = {
+            "mean_abs": dict(zip(columns, np.abs(v).mean(axis=0).tolist(), strict=True)),
+            "median": dict(zip(columns, np.median(v, axis=0).tolist(), strict=True)),
+            "mean_sq": dict(zip(columns, (v**2).mean(axis=0).tolist(), strict=True)),
+        }
+    overall = np.abs(values).mean(axis=(0, 2))
+    return {
+        "output_space": attribution.output_space,
+        "rows_explained": len(values),
+        "features": columns,
+        "outputs": outputs,
+        "ranking": [columns[i] for i in np.argsort(-overall, kind="stable")],
+    }
+
+
+def values_table(attribution: Attribution, columns: list[str], rows: int | None = None) -> Any:
+    """Per-row values in long form: one row per explained row and output."""
+    import pandas as pd
+
+    n = len(attribution.values) if rows is None else min(rows, len(attribution.values))
+    frames = []
+    for k, name in enumerate(attribution.output_names):
+        frame = pd.DataFrame(attribution.values[:n, :, k], columns=columns)
+        frame.insert(0, "row", range(n))
+        frame.insert(1, "output", str(name))
+        frame.insert(2, "base_value", attribution.base[:n, k])
+        if attribution.output is not None:
+            frame.insert(3, "model_output", attribution.output[:n, k])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_all(
+    out_dir: Path,
+    attribution: Attribution,
+    columns: list[str],
+    background: pd.DataFrame,
+    quality: dict[str, Any],
+    card: dict[str, Any],
+) -> dict[str, Any]:
+    """Write every file; return the global summary."""
+    summary = global_summary(attribution, columns)
+    write_json(out_dir / "global.json", summary)
+    write_json(out_dir / "quality.json", quality)
+    write_json(out_dir / "card.json", card)
+    values_table(attribution, columns, CSV_ROWS).to_csv(out_dir / "values.csv", index=False)
+    values_table(attribution, columns).to_parquet(out_dir / "values.parquet", index=False)
+    background.to_parquet(out_dir / "background.parquet", index=False)
+    return summary
+
+
+def representative_rows(attribution: Attribution, count: int = 3) -> list[int]:
+    """Rows at the lowest, middle and highest output (the last output: a positive class)."""
+    import numpy as np
+
+    output = attribution.values.sum(axis=1)[:, -1] + attribution.base[:, -1]
+    order = np.argsort(output, kind="stable")
+    picks = [order[round(q * (len(order) - 1))] for q in np.linspace(0, 1, count)]
+    return list(dict.fromkeys(int(i) for i in picks))
