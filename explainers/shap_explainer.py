@@ -104,8 +104,8 @@ def _rows_for_budget(
 ) -> int:
     """How many rows a model-agnostic algorithm can explain within its share of the budget."""
     assert setup.predictor is not None
-    per_model_row = seconds_per_model_row(setup.predictor, background)
-    per_row = per_model_row * _model_rows_per_row(choice.algorithm, setup, background)
+    model_rows = _model_rows_per_row(choice.algorithm, setup, background)
+    per_row = seconds_per_model_row(setup.predictor, background, model_rows) * model_rows
     affordable = int(_BUDGET_SHARE * budget_s / max(per_row, 1e-9))
     if affordable < 1:
         raise AlgorithmUnavailable(

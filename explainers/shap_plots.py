@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 TOP_FEATURES = 20
 DEPENDENCE_FEATURES = 3
+SCATTER_ROWS = 2_000  # rows drawn in scatter plots; the explained rows are already a sample
 _DPI = 100
 
 
@@ -71,27 +72,26 @@ def beeswarm(path: Path, attribution: Attribution, columns: list[str], x: np.nda
     fig = _figure(8, 0.35 * len(order) + 1.5)
     ax = fig.subplots()
     rng = np.random.default_rng(0)
-    points = None
-    for position, j in enumerate(order):
-        shap_values = attribution.values[:, j, k]
-        jitter = rng.uniform(-0.3, 0.3, size=len(shap_values))
-        points = ax.scatter(
-            shap_values,
-            position + jitter,
-            c=_scaled(x[:, j]),
-            cmap="coolwarm",
-            s=6,
-            vmin=0,
-            vmax=1,
-            linewidths=0,
-        )
+    shap_values = attribution.values[:SCATTER_ROWS, order, k]  # (rows, shown features)
+    colours = np.column_stack([_scaled(x[:SCATTER_ROWS, j]) for j in order])
+    positions = np.arange(len(order)) + rng.uniform(-0.3, 0.3, size=shap_values.shape)
+    points = ax.scatter(
+        shap_values.ravel(),
+        positions.ravel(),
+        c=colours.ravel(),
+        cmap="coolwarm",
+        s=6,
+        vmin=0,
+        vmax=1,
+        linewidths=0,
+        rasterized=True,
+    )
     ax.set_yticks(range(len(order)), [columns[j] for j in order])
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set_xlabel(f"SHAP value for {attribution.output_names[k]} ({attribution.output_space})")
-    if points is not None:
-        bar = fig.colorbar(points, ax=ax, ticks=[0, 1])
-        bar.ax.set_yticklabels(["low", "high"])
-        bar.set_label("feature value")
+    bar = fig.colorbar(points, ax=ax, ticks=[0, 1])
+    bar.ax.set_yticklabels(["low", "high"])
+    bar.set_label("feature value")
     fig.savefig(path)
 
 
@@ -138,7 +138,8 @@ def dependence(
     k = attribution.values.shape[2] - 1
     fig = _figure(6, 4)
     ax = fig.subplots()
-    ax.scatter(x[:, feature], attribution.values[:, feature, k], s=8, alpha=0.6)
+    rows = slice(0, SCATTER_ROWS)
+    ax.scatter(x[rows, feature], attribution.values[rows, feature, k], s=8, alpha=0.6)
     if category_labels is not None and len(category_labels) <= 20:
         ax.set_xticks(range(len(category_labels)), category_labels, rotation=45, ha="right")
     ax.axhline(0, color="grey", linewidth=0.8)
