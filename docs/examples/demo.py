@@ -51,6 +51,8 @@ def _summary(info: mlflow.models.model.ModelInfo) -> str:
 def main() -> None:
     mlflow.set_tracking_uri(TRACKING_URI)
     mlflow.set_experiment("mlflow-clarity-demo")
+    # Optional: a shorter time budget than the default 120 s keeps the demo quick.
+    mlflow_clarity.autolog(budget_s=30)
     cancer = load_breast_cancer(as_frame=True)
     diabetes = load_diabetes(as_frame=True)
     logged = []
