@@ -41,8 +41,14 @@ def global_summary(attribution: Attribution, columns: list[str]) -> dict[str, An
     }
 
 
-def values_table(attribution: Attribution, columns: list[str], rows: int | None = None) -> Any:
-    """Per-row values in long form: one row per explained row and output."""
+def values_table(
+    attribution: Attribution, columns: list[str], reference_rows: Any, rows: int | None = None
+) -> Any:
+    """Per-row values in long form: one row per explained row and output.
+
+    ``row`` numbers the explained rows; ``reference_row`` is the row's 0-based position
+    in the reference data the user gave.
+    """
     import pandas as pd
 
     n = len(attribution.values) if rows is None else min(rows, len(attribution.values))
@@ -50,10 +56,11 @@ def values_table(attribution: Attribution, columns: list[str], rows: int | None 
     for k, name in enumerate(attribution.output_names):
         frame = pd.DataFrame(attribution.values[:n, :, k], columns=columns)
         frame.insert(0, "row", range(n))
-        frame.insert(1, "output", str(name))
-        frame.insert(2, "base_value", attribution.base[:n, k])
+        frame.insert(1, "reference_row", reference_rows[:n])
+        frame.insert(2, "output", str(name))
+        frame.insert(3, "base_value", attribution.base[:n, k])
         if attribution.output is not None:
-            frame.insert(3, "model_output", attribution.output[:n, k])
+            frame.insert(4, "model_output", attribution.output[:n, k])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
@@ -62,6 +69,7 @@ def write_all(
     out_dir: Path,
     attribution: Attribution,
     columns: list[str],
+    reference_rows: Any,
     background: pd.DataFrame,
     quality: dict[str, Any],
     card: dict[str, Any],
@@ -71,8 +79,10 @@ def write_all(
     write_json(out_dir / "global.json", summary)
     write_json(out_dir / "quality.json", quality)
     write_json(out_dir / "card.json", card)
-    values_table(attribution, columns, CSV_ROWS).to_csv(out_dir / "values.csv", index=False)
-    values_table(attribution, columns).to_parquet(out_dir / "values.parquet", index=False)
+    head = values_table(attribution, columns, reference_rows, CSV_ROWS)
+    head.to_csv(out_dir / "values.csv", index=False)
+    table = values_table(attribution, columns, reference_rows)
+    table.to_parquet(out_dir / "values.parquet", index=False)
     background.to_parquet(out_dir / "background.parquet", index=False)
     return summary
 

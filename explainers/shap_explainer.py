@@ -61,25 +61,25 @@ class _Attempts:
 
 
 def _rows_the_model_accepts(setup: ExplainSetup, x: np.ndarray, attempts: _Attempts) -> Any:
-    """Keep rows with missing values only if the model accepts them."""
+    """Positions of the rows to explain: rows with missing values only if the model takes them."""
     import numpy as np
 
     incomplete = ~np.isfinite(x).all(axis=1)
+    everything = np.arange(len(x))
     if not incomplete.any() or setup.predictor is None:
-        return x
+        return everything
     try:
         setup.predictor.fn(x[incomplete][:10])
-        return x
+        return everything
     except Exception as exc:  # the model rejects missing values: explain complete rows
-        keep = ~incomplete
-        if not keep.any():
+        if incomplete.all():
             raise AlgorithmUnavailable(
                 f"the model fails on missing values ({type(exc).__name__}) and every row has one"
             ) from exc
-        attempts.notes.append(
-            f"dropped {int(incomplete.sum())} row(s) with missing values the model rejects"
-        )
-        return x[keep]
+        note = f"dropped {int(incomplete.sum())} row(s) with missing values the model rejects"
+        if note not in attempts.notes:
+            attempts.notes.append(note)
+        return everything[~incomplete]
 
 
 def _background(x: np.ndarray, rows: int, seed: int) -> np.ndarray:
@@ -135,17 +135,24 @@ def _rows_to_explain(
 
 def _explain_with_fallbacks(
     setup: ExplainSetup, x: np.ndarray, background: np.ndarray, workspace: StepWorkspace
-) -> tuple[Choice, Attribution, np.ndarray, _Attempts]:
+) -> tuple[Choice, Attribution, np.ndarray, np.ndarray, _Attempts]:
+    """Try the chain; return the choice, attribution, rows explained and their positions.
+
+    Positions index the reference data's sampling order (see ``ReferenceData.draw``):
+    position ``i`` is row ``i`` of the sample, or of a bigger draw for trees.
+    """
+    import numpy as np
+
     attempts = _Attempts()
     for choice in explainer_chain(setup.ctx, setup.encoding):
         remaining = workspace.deadline - time.monotonic()
         try:
-            usable = _rows_the_model_accepts(setup, x, attempts)
-            rows = _rows_to_explain(
-                choice, setup, usable, background, min(remaining, workspace.budget_s)
-            )
+            keep = _rows_the_model_accepts(setup, x, attempts)
+            budget = min(remaining, workspace.budget_s)
+            rows = _rows_to_explain(choice, setup, x[keep], background, budget)
+            ids = keep[: len(rows)] if len(rows) <= len(keep) else np.arange(len(rows))
             attribution = ALGORITHMS[choice.algorithm](setup, rows, background)
-            return choice, attribution, rows, attempts
+            return choice, attribution, rows, ids, attempts
         except Exception as exc:  # recorded in card.json as the reason for the fallback
             reason = str(exc) if isinstance(exc, AlgorithmUnavailable) else repr(exc)
             logger.info("shap: %s did not work (%s); trying the next", choice.algorithm, reason)
@@ -223,7 +230,10 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     complete = x[np.isfinite(x).all(axis=1)]
     pool = complete if len(complete) else x  # the background avoids missing values if it can
     background = _background(pool, bg_rows, ctx.seed)
-    choice, attribution, rows, attempts = _explain_with_fallbacks(setup, x, background, workspace)
+    choice, attribution, rows, ids, attempts = _explain_with_fallbacks(
+        setup, x, background, workspace
+    )
+    reference_rows = ctx.reference.positions(int(ids.max()) + 1)[ids]
     quality = {
         "output_space": attribution.output_space,
         "additivity": shap_quality.additivity(attribution),
@@ -235,7 +245,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     card = _card(ctx, choice, attribution, background, attempts)
     background_frame = encoding.decode(background)
     summary = shap_artifacts.write_all(
-        workspace.out_dir, attribution, columns, background_frame, quality, card
+        workspace.out_dir, attribution, columns, reference_rows, background_frame, quality, card
     )
     if ctx.options.get("plots", True):
         labels = {c: encoding.category_labels(c) for c in columns}
@@ -244,6 +254,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
             attribution,
             columns,
             rows,
+            reference_rows,
             shap_artifacts.representative_rows(attribution),
             labels,
         )

@@ -96,7 +96,12 @@ def beeswarm(path: Path, attribution: Attribution, columns: list[str], x: np.nda
 
 
 def waterfall(
-    path: Path, attribution: Attribution, columns: list[str], row: int, max_features: int = 10
+    path: Path,
+    attribution: Attribution,
+    columns: list[str],
+    row: int,
+    title: str,
+    max_features: int = 10,
 ) -> None:
     """How one row's output is built from the base value, feature by feature."""
     import numpy as np
@@ -122,7 +127,7 @@ def waterfall(
         f"{attribution.output_names[k]} ({attribution.output_space}): "
         f"base {base:.3g} -> {start:.3g}"
     )
-    ax.set_title(f"Row {row}")
+    ax.set_title(title)
     fig.savefig(path)
 
 
@@ -154,6 +159,7 @@ def draw_all(
     attribution: Attribution,
     columns: list[str],
     x: np.ndarray,
+    reference_rows: Any,
     rows: list[int],
     category_labels: dict[str, tuple[str, ...] | None],
 ) -> list[str]:
@@ -163,7 +169,9 @@ def draw_all(
     importance_bar(plots / "importance.png", attribution, columns)
     beeswarm(plots / "beeswarm.png", attribution, columns, x)
     for row in rows:
-        waterfall(plots / f"waterfall_row{row}.png", attribution, columns, row)
+        number = int(reference_rows[row])
+        title = f"Row {number} of the reference data"
+        waterfall(plots / f"waterfall_row{number}.png", attribution, columns, row, title)
     for j in _order(attribution.values, DEPENDENCE_FEATURES):
         name = "".join(c if c.isalnum() or c in "-_" else "_" for c in columns[j])[:60]
         dependence(

@@ -177,24 +177,26 @@ def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[st
     return frame if list(frame.columns) == keep else frame[keep]
 
 
-def _sample_positions(labels: pd.Series | None, n_rows: int, size: int, seed: int) -> Any:
+def _sampling_order(labels: pd.Series | None, n_rows: int, seed: int) -> Any:
+    """A seeded order of all rows whose every prefix is a stratified sample.
+
+    Each row gets the key ``(random rank within its class + U(0, 1)) / class size``;
+    sorting by key interleaves the classes in proportion, so the first ``k`` rows hold
+    each class about ``k * share`` times, and a larger sample always contains a smaller
+    one (the explainers' sample is a prefix of any bigger draw).
+    """
     import numpy as np
 
     rng = np.random.default_rng(seed)
     if labels is None or labels.nunique(dropna=False) > _STRATIFY_MAX_CLASSES:
-        return np.sort(rng.choice(n_rows, size=size, replace=False))
+        return rng.permutation(n_rows)
     codes = labels.astype("category").cat.codes.to_numpy()
-    picked = []
-    classes, counts = np.unique(codes, return_counts=True)
-    quotas = np.maximum(1, np.floor(counts / n_rows * size)).astype(int)
-    for cls, quota in zip(classes, quotas, strict=True):
+    keys = np.empty(n_rows)
+    for cls in np.unique(codes):
         members = np.flatnonzero(codes == cls)
-        picked.append(rng.choice(members, size=min(quota, len(members)), replace=False))
-    chosen = np.concatenate(picked)
-    if len(chosen) < size:  # fill the rounding gap uniformly from rows not yet taken
-        rest = np.setdiff1d(np.arange(n_rows), chosen, assume_unique=True)
-        chosen = np.concatenate([chosen, rng.choice(rest, size=size - len(chosen), replace=False)])
-    return np.sort(chosen[:size])
+        ranks = rng.permutation(len(members))
+        keys[members] = (ranks + rng.uniform(size=len(members))) / len(members)
+    return np.argsort(keys, kind="stable")
 
 
 def prepare_reference(
@@ -229,16 +231,13 @@ def prepare_reference(
             "more with mlflow_clarity.reference_data(X, y)"
         )
 
+    order = _sampling_order(labels, n_rows, seed)
+
     def draw(rows: int) -> tuple[pd.DataFrame, pd.Series | None]:
-        if rows >= n_rows:
-            features, picked = frame, labels
-        else:
-            positions = _sample_positions(labels, n_rows, rows, seed)
-            features = frame.iloc[positions]
-            picked = None if labels is None else labels.iloc[positions]
+        positions = order[:rows]
         return (
-            features.reset_index(drop=True),
-            None if picked is None else picked.reset_index(drop=True),
+            frame.iloc[positions].reset_index(drop=True),
+            None if labels is None else labels.iloc[positions].reset_index(drop=True),
         )
 
     if n_rows > sample_rows:
@@ -258,5 +257,6 @@ def prepare_reference(
         sample_labels=sample_labels,
         chunk_source=chunks,
         row_source=draw,
+        row_order=order,
         notes=tuple(notes),
     )

@@ -48,6 +48,8 @@ class ReferenceData:
         chunk_source: Yields the full data as ``(features, labels)`` chunks of at most the
             given number of rows; use :meth:`iter_chunks`.
         row_source: Draws a seeded sample of the given size from all rows; use :meth:`draw`.
+        row_order: Positions (0-based, in the reference data) of the rows in the order
+            :meth:`draw` takes them; use :meth:`positions`.
     """
 
     source: str
@@ -57,6 +59,7 @@ class ReferenceData:
     sample_labels: pd.Series | None
     chunk_source: Callable[[int], Iterator[tuple[pd.DataFrame, pd.Series | None]]]
     row_source: Callable[[int], tuple[pd.DataFrame, pd.Series | None]]
+    row_order: Any
     notes: tuple[str, ...] = ()
 
     def iter_chunks(self, rows: int = 50_000) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
@@ -76,7 +79,8 @@ class ReferenceData:
         """Return a seeded sample of ``rows`` rows from all reference rows (a new copy).
 
         Use it when a step can afford more rows than :attr:`sample` holds (TreeSHAP
-        explains up to 10,000 rows); the sample is stratified the same way.
+        explains up to 10,000 rows). The draw is stratified like the sample, and the
+        sample is its prefix: row ``i`` of the sample is row ``i`` of every draw.
 
         Args:
             rows: Number of rows wanted; all rows are returned when there are fewer.
@@ -87,6 +91,14 @@ class ReferenceData:
         if rows < 1:
             raise ValueError(f"rows must be at least 1, got {rows}")
         return self.row_source(rows)
+
+    def positions(self, rows: int) -> Any:
+        """Positions in the reference data of the first ``rows`` rows of any draw.
+
+        Row ``i`` of :attr:`sample` (or of ``draw(n)``) is row ``positions(n)[i]`` of the
+        data the user gave, so per-row results can point back to it.
+        """
+        return self.row_order[:rows]
 
     def copy(self) -> ReferenceData:
         """Return a copy whose sample a step may modify without affecting other steps."""

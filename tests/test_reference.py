@@ -100,6 +100,11 @@ def test_sample_is_seeded_bounded_and_stratified() -> None:
     pd.testing.assert_frame_equal(first.sample, second.sample)
     share = (first.sample_labels == "rare").mean()
     assert share == pytest.approx(0.05, abs=0.002)  # the class mix is kept
+    bigger, bigger_labels = first.draw(4000)
+    pd.testing.assert_frame_equal(bigger.head(1000), first.sample)  # the sample is a prefix
+    assert (bigger_labels == "rare").mean() == pytest.approx(0.05, abs=0.002)
+    everything, _ = first.draw(20_000)
+    assert len(everything) == 10_000 and everything["a"].is_unique
 
 
 def test_chunks_stream_every_row_once() -> None:

@@ -44,9 +44,10 @@ def _explain(tmp_path: Path, model: Any, x: pd.DataFrame, flavor: str = "sklearn
 
 
 def _matrix(values: pd.DataFrame, columns, output=None) -> np.ndarray:
+    """Values in the order of the user's data (rows are explained in sampling order)."""
     if output is not None:
         values = values[values["output"] == output]
-    return values[list(columns)].to_numpy()
+    return values.sort_values("reference_row")[list(columns)].to_numpy()
 
 
 def test_linear_model_matches_the_closed_form(tmp_path: Path) -> None:
