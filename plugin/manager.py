@@ -17,8 +17,10 @@ from .hooks import specs
 from .types import ExplainerSpec, ModelContext, MonitorSpec, RunReport, StepSpec
 
 ENTRY_POINT_GROUP = specs.PROJECT_NAME
-BUILTIN_PLUGINS: tuple[str, ...] = (
+BUILTIN_PLUGINS: tuple[str, ...] = (  # explainers run in this order: agreement needs both
     "mlflow_clarity.explainers.shap_explainer",
+    "mlflow_clarity.explainers.lime_explainer",
+    "mlflow_clarity.explainers.agreement",
     "mlflow_clarity.monitors.baseline",
 )
 _SELF_DIST = "mlflow-clarity"

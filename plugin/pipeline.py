@@ -79,14 +79,15 @@ def _call_in_thread(
 
 
 def _collect_files(out_dir: Path, staging: Path, folder: str) -> tuple[str, ...]:
+    """Copy a step's files into ``clarity/<folder>/``; a file already there is a conflict."""
     target = staging / folder
-    if target.exists() and any(target.iterdir()):
-        raise FileExistsError(f"another step already wrote into clarity/{folder}")
-    files = sorted(p for p in out_dir.rglob("*") if p.is_file())
-    if not files:
-        return ()
-    shutil.copytree(out_dir, target, dirs_exist_ok=True)
-    return tuple(f"{folder}/{p.relative_to(out_dir).as_posix()}" for p in files)
+    relative = sorted(p.relative_to(out_dir) for p in out_dir.rglob("*") if p.is_file())
+    taken = [r.as_posix() for r in relative if (target / r).exists()]
+    if taken:
+        raise FileExistsError(f"another step already wrote clarity/{folder}/{taken[0]}")
+    if relative:
+        shutil.copytree(out_dir, target, dirs_exist_ok=True)
+    return tuple(f"{folder}/{r.as_posix()}" for r in relative)
 
 
 def run_step(

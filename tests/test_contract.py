@@ -20,6 +20,7 @@ HANDED_ON = {
     ("plugin/pipeline.py", "run_step"),  # reported by _failed()
     ("plugin/logged_models.py", "_load_model"),  # falls back to the pyfunc loader
     ("explainers/shap_explainer.py", "_explain_with_fallbacks"),  # reason kept in card.json
+    ("explainers/lime_explainer.py", "_explain_rows"),  # reason kept in explanations.json
 }
 
 

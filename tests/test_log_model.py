@@ -17,6 +17,11 @@ def _small(tracking: str) -> None:
     mlflow_clarity.autolog(sample_rows=150, budget_s=60)
 
 
+def client_files(model_id: str, path: str) -> list[str]:
+    """Paths of the LoggedModel's artifacts under ``path``."""
+    return [a.path for a in mlflow.MlflowClient().list_logged_model_artifacts(model_id, path)]
+
+
 def _assert_stored(model_id: str, source: str) -> dict:
     report = status(model_id)
     steps = {s["name"]: s for s in report["steps"]}
@@ -44,6 +49,10 @@ def test_sklearn_estimator_with_explicit_data_and_registration() -> None:
         m.key: m.value for m in mlflow.MlflowClient().get_logged_model(info.model_id).metrics
     }
     assert metrics["clarity.baseline.rows"] == 300
+    assert 0 <= metrics["clarity.lime.r2_mean"] <= 1
+    assert 0 <= metrics["clarity.agreement.feature_agreement_at_3"] <= 1
+    lime_pages = client_files(info.model_id, "clarity/explanations/lime/rows")
+    assert len(lime_pages) == 10 and all(p.endswith(".html") for p in lime_pages)
     assert mlflow.pyfunc.load_model(info.model_uri).predict(x.head(3)).shape == (3,)
 
 

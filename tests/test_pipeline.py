@@ -144,7 +144,7 @@ def test_two_steps_writing_one_folder_conflict(tmp_path: Path, lenient: None) ->
     from helpers import registered
 
     steps = [registered(MonitorSpec(name=n, run=_ok, folder="monitoring")) for n in ("m1", "m2")]
-    with pytest.warns(ClarityWarning, match="already wrote"):
+    with pytest.warns(ClarityWarning, match="already wrote clarity/monitoring/out.json"):
         results = run_pipeline(context(frame()), steps, config(), tmp_path)
     assert [r.status for r in results] == ["ok", "failed"]
 
