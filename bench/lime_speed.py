@@ -1,0 +1,143 @@
+"""Speed of the lime step against calling ``lime`` directly on the same rows.
+
+On ``make_classification(10,000 x 20)``, for an xgboost model and a sklearn MLP: the
+lime step with one seed (the explanations alone) against ``LimeTabularExplainer`` with
+the same settings (5,000 samples, discretised, all 20 features) on the same 10 rows, as
+a ratio (best of 3 on both sides); then the full step (three seeds for stability) and
+the agreement step.
+
+Run: ``make bench`` or ``.venv/bin/python bench/lime_speed.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from lime.lime_tabular import LimeTabularExplainer
+from sklearn.datasets import make_classification
+from sklearn.neural_network import MLPClassifier
+
+from mlflow_clarity.config import ClarityConfig
+from mlflow_clarity.manager import get_plugin_manager
+from mlflow_clarity.pipeline import run_pipeline
+from mlflow_clarity.reference import RawReference, prepare_reference
+from mlflow_clarity.types import ModelContext
+
+REPEATS = 3  # best of, for both sides: the times are short
+
+
+def _data() -> tuple[pd.DataFrame, pd.Series]:
+    x, y = make_classification(
+        n_samples=10_000,
+        n_features=20,
+        n_informative=10,
+        n_redundant=4,
+        class_sep=0.8,
+        random_state=0,
+    )
+    return pd.DataFrame(x, columns=[f"f{i}" for i in range(20)]), pd.Series(y, name="label")
+
+
+def _steps(names: tuple[str, ...]) -> list:
+    return [s for s in get_plugin_manager().steps() if s.spec.name in names]
+
+
+def _timed_steps(model, flavor, x, y, root: Path, seeds: int) -> dict[str, float]:
+    reference = prepare_reference(RawReference(x, y), None, sample_rows=2000, seed=0)
+    ctx = ModelContext(
+        flavor=flavor,
+        model=model,
+        model_id="m-bench",
+        model_uri="models:/m-bench",
+        reference=reference,
+    )
+    options = {"shap": {"plots": False}, "lime": {"stability_seeds": seeds}}
+    config = ClarityConfig(budget_s=300, step_options=options)
+    results = run_pipeline(ctx, _steps(("shap", "lime", "agreement")), config, root)
+    assert all(r.status == "ok" for r in results), [(r.name, r.reason) for r in results]
+    return {r.name: r.duration_s for r in results}
+
+
+def _explain_seconds(model, flavor, x, y, root: Path) -> float:
+    _timed_steps(model, flavor, x, y, root, seeds=1)
+    quality = json.loads((root / "explanations/lime/quality.json").read_text())
+    return quality["seconds"]["explain_s"]
+
+
+def _direct(model, x: pd.DataFrame, root: Path) -> float:
+    rows = [
+        r["reference_row"]
+        for r in json.loads((root / "explanations/lime/explanations.json").read_text())["rows"]
+    ]
+    reference = prepare_reference(RawReference(x), None, sample_rows=2000, seed=0)
+    explainer = LimeTabularExplainer(
+        reference.sample.to_numpy(),
+        mode="classification",
+        feature_names=list(x.columns),
+        discretize_continuous=True,
+        random_state=0,
+    )
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        return model.predict_proba(pd.DataFrame(matrix, columns=x.columns))
+
+    started = time.perf_counter()
+    for row in rows:
+        explainer.explain_instance(
+            x.to_numpy()[row], predict, labels=(1,), num_features=20, num_samples=5000
+        )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    x, y = _data()
+    models = {
+        "xgboost (200 trees)": (
+            xgb.XGBClassifier(n_estimators=200, max_depth=6, tree_method="hist").fit(x, y),
+            "xgboost",
+        ),
+        "sklearn MLP (64, 64)": (
+            MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=200, random_state=0).fit(x, y),
+            "sklearn",
+        ),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (model, flavor) in models.items():
+            one = Path(tmp) / f"{flavor}-1"
+            step = _timed_steps(model, flavor, x, y, one, seeds=1)
+            direct = min(_direct(model, x, one) for _ in range(REPEATS))
+            best = min(
+                _explain_seconds(model, flavor, x, y, Path(tmp) / f"{flavor}-r{i}")
+                for i in range(REPEATS)
+            )
+            full = _timed_steps(model, flavor, x, y, Path(tmp) / f"{flavor}-3", seeds=3)
+            quality = json.loads((one / "explanations/lime/quality.json").read_text())
+            agreement = json.loads((one / "explanations/agreement.json").read_text())["overall"]
+            rows = quality["rows_explained"]
+            alone = min(best, quality["seconds"]["explain_s"])
+            print(f"{name}, 20 features, {rows} rows, 5,000 samples each")
+            print(
+                f"  explanations alone: {alone:.2f} s ({alone / rows * 1e3:.0f} ms/row);"
+                f" lime directly: {direct:.2f} s ({direct / rows * 1e3:.0f} ms/row)"
+                f" -> ratio {alone / direct:.2f} (goal <= 1.2)"
+            )
+            print(
+                f"  whole lime step with 1 seed: {step['lime']:.2f} s (row choice included);"
+                f" with 3-seed stability: {full['lime']:.2f} s; agreement step:"
+                f" {full['agreement'] * 1e3:.0f} ms"
+            )
+            print(
+                f"  R2 mean {quality['r2_mean']:.2f}; SHAP-LIME top-5 agreement"
+                f" {agreement['feature_agreement@5']:.2f}, rank correlation"
+                f" {agreement['rank_correlation']:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
