@@ -274,7 +274,6 @@ def _write(
             "jaccard_mean": float(stability.mean()),
             "jaccard_min": float(stability.min()),
         },
-        "seconds": {key: round(value, 4) for key, value in timings.items()},
         "settings": {
             "num_samples": setup.num_samples,
             "num_features": setup.num_features,
@@ -292,7 +291,12 @@ def _write(
             "low_fidelity_share": quality["low_fidelity_share"],
             "stability_jaccard": quality["stability"]["jaccard_mean"],
         },
-        summary={"rows": len(explained), "failed_rows": len(failed), "r2_mean": quality["r2_mean"]},
+        summary={
+            "rows": len(explained),
+            "failed_rows": len(failed),
+            "r2_mean": quality["r2_mean"],
+            "seconds": {key: round(value, 4) for key, value in timings.items()},
+        },
     )
 
 
