@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import logger
 from ..hooks.specs import hookimpl
+from ..model_access import Predictor, make_predictor
 from ..store import write_json
+from ..tabular_encoding import TableEncoding
 from ..types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
 from . import lime_html
-from .model_access import Predictor, make_predictor
-from .tabular_encoding import TableEncoding
 
 if TYPE_CHECKING:
     import numpy as np

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .model_access import Predictor, as_2d, torch_device_and_dtype, torch_module
-from .tabular_encoding import TableEncoding
+from ..model_access import Predictor, as_2d, torch_device_and_dtype, torch_module
+from ..tabular_encoding import TableEncoding
 
 if TYPE_CHECKING:
     import numpy as np

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import logger
 from ..hooks.specs import hookimpl
+from ..model_access import make_predictor
+from ..tabular_encoding import TableEncoding
 from ..types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
 from . import shap_artifacts, shap_plots, shap_quality
-from .model_access import make_predictor
 from .shap_algorithms import (
     ALGORITHMS,
     MODEL_AGNOSTIC,
@@ -37,7 +38,6 @@ from .shap_algorithms import (
     seconds_per_model_row,
 )
 from .shap_selection import Choice, explainer_chain
-from .tabular_encoding import TableEncoding
 
 if TYPE_CHECKING:
     import numpy as np

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model_access import torch_module
+from ..tabular_encoding import TableEncoding
 from ..types import ModelContext
-from .model_access import torch_module
 from .shap_algorithms import ALGORITHMS, EXACT_MAX_FEATURES
-from .tabular_encoding import TableEncoding
 
 _BOOSTER_FLAVORS = ("xgboost", "lightgbm")
 SKLEARN_TREE_CLASSES = frozenset(

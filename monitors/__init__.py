@@ -1,1 +1,15 @@
-"""Built-in monitor plugins, registered through ``clarity_monitors`` like any plugin."""
+"""Built-in monitor plugins, registered through ``clarity_monitors`` like any plugin.
+
+Also the API to build and read drift baselines outside of ``log_model``::
+
+    from mlflow_clarity.monitors import Baseline, build_baseline
+
+    baseline = build_baseline(df)             # profile every row of df
+    baseline.write(Path("baseline"))          # baseline.json, profile.json, statistics.json...
+    stored = Baseline.read("models:/churn/3") # the baseline logged with a model
+"""
+
+from .baseline import Baseline, build_baseline
+from .data_profile import DataProfile, build_profile
+
+__all__ = ["Baseline", "DataProfile", "build_baseline", "build_profile"]

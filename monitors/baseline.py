@@ -1,148 +1,290 @@
-"""Built-in monitor ``baseline``: a profile of all reference rows, stored with the model.
+"""Built-in monitor ``baseline``: a drift baseline stored with every logged model.
 
-Streams every reference row (not the explainers' sample) in chunks and keeps per-column
-statistics that merge exactly across chunks: counts, missing and non-finite values, mean
-and M2 (Chan et al.'s parallel variance), min and max for numeric columns; value counts
-for the others. Later drift checks need only this file, never the training data.
+Every reference row (read in chunks, not the explainers' sample) is profiled into a
+mergeable ``profile.json``; the model's outputs on those rows into
+``prediction_profile.json``; SageMaker Model Monitor's ``statistics.json`` and
+``constraints.json`` are derived from the profile; ``baseline.json`` is the manifest that
+later checks start from (column roles and logical types, row count and fingerprint, the
+thresholds checks use, versions). Later checks need only these files.
+
+Options (``autolog(step_options={"baseline": {...}})``): ``reference_sample_rows`` (0:
+off) writes that many reference rows to ``reference_sample.parquet``; ``predictions``
+(True) profiles the model's outputs.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import logger
 from ..hooks.specs import hookimpl
+from ..model_access import make_predictor
+from ..reference import RawReference, prepare_reference
 from ..store import write_json
-from ..types import ModelContext, MonitorSpec, StepOutput, StepWorkspace
+from ..tabular_encoding import TableEncoding
+from ..types import ModelContext, MonitorSpec, ReferenceData, StepOutput, StepWorkspace
+from . import sagemaker_files
+from .column_profiles import NumericProfile
+from .data_profile import SCHEMA_VERSION, DataProfile, build_profile
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PROFILE_FILE = "profile.json"
-SCHEMA_VERSION = 1
-TOP_K_CATEGORIES = 50
 CHUNK_ROWS = 100_000
+FILES = {
+    "manifest": "baseline.json",
+    "profile": "profile.json",
+    "predictions": "prediction_profile.json",
+    "statistics": "statistics.json",
+    "constraints": "constraints.json",
+    "sample": "reference_sample.parquet",
+}
+THRESHOLDS = {
+    "min_rows": 100,
+    "numeric": {"linf_robust_warn": 0.1, "c_alpha": 1.8, "psi_warn": 0.1, "psi_alert": 0.25},
+    "categorical": {"linf_robust_warn": 0.1, "psi_warn": 0.1, "psi_alert": 0.25},
+    "unseen_share_increase": 0.1,
+    "completeness_drop": 0.05,
+    "datatype_check": 0.1,
+    "p_value_fdr": 0.05,
+    "attribution_ndcg_alert": 0.9,
+}
 
 
 @dataclass
-class NumericStats:
-    """Mergeable moments of one numeric column."""
+class Baseline:
+    """A drift baseline: profiles of the inputs and outputs, and the manifest.
 
-    count: int = 0
-    missing: int = 0
-    non_finite: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-    min: float | None = None
-    max: float | None = None
+    Attributes:
+        profile: Profile of the feature columns over all reference rows.
+        predictions: Profile of the model's outputs on those rows, or None.
+        manifest: The ``baseline.json`` content.
+    """
 
-    def update(self, values: Any) -> None:
-        """Add a chunk of values (a float numpy array)."""
-        import numpy as np
+    profile: DataProfile
+    predictions: DataProfile | None
+    manifest: dict[str, Any]
 
-        nan = np.isnan(values)
-        inf = np.isinf(values)
-        finite = values[~nan & ~inf]
-        self.missing += int(nan.sum())
-        self.non_finite += int(inf.sum())
-        n = len(finite)
-        if n == 0:
-            return
-        mean = float(finite.mean())
-        m2 = float(((finite - mean) ** 2).sum())
-        total = self.count + n
-        delta = mean - self.mean
-        self.m2 += m2 + delta * delta * self.count * n / total
-        self.mean += delta * n / total
-        self.count = total
-        low, high = float(finite.min()), float(finite.max())
-        self.min = low if self.min is None else min(self.min, low)
-        self.max = high if self.max is None else max(self.max, high)
+    def statistics(self) -> dict[str, Any]:
+        """SageMaker ``statistics.json`` content."""
+        return sagemaker_files.statistics(self.profile)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict, with the population standard deviation."""
-        std = (self.m2 / self.count) ** 0.5 if self.count else None
-        return {"type": "numeric", **self.__dict__, "std_dev": std}
+    def constraints(self) -> dict[str, Any]:
+        """SageMaker ``constraints.json`` content."""
+        return sagemaker_files.constraints(self.profile)
 
+    def write(self, folder: Path) -> None:
+        """Write the baseline files into ``folder``."""
+        write_json(folder / FILES["manifest"], self.manifest)
+        write_json(folder / FILES["profile"], self.profile.to_dict())
+        write_json(folder / FILES["statistics"], self.statistics())
+        write_json(folder / FILES["constraints"], self.constraints())
+        if self.predictions is not None:
+            write_json(folder / FILES["predictions"], self.predictions.to_dict())
 
-@dataclass
-class CategoricalStats:
-    """Exact value counts of one non-numeric column (top K kept when written)."""
+    @classmethod
+    def read(cls, source: str | Path) -> Baseline:
+        """Read a baseline from a local folder or a model URI (``models:/...``).
 
-    count: int = 0
-    missing: int = 0
-    values: Counter[str] = field(default_factory=Counter)
-
-    def update(self, column: pd.Series) -> None:
-        """Add a chunk of values."""
-        present = column.dropna()
-        self.missing += len(column) - len(present)
-        self.count += len(present)
-        self.values.update(present.astype(str).value_counts().to_dict())
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict with the top categories and an ``__other__`` bucket."""
-        top = dict(self.values.most_common(TOP_K_CATEGORIES))
-        other = self.count - sum(top.values())
-        return {
-            "type": "categorical",
-            "count": self.count,
-            "missing": self.missing,
-            "distinct": len(self.values),
-            "top": {**top, **({"__other__": other} if other else {})},
-        }
+        Raises:
+            FileNotFoundError: The folder or model has no baseline.
+        """
+        folder = Path(source) if Path(source).exists() else _download(str(source))
+        manifest_path = folder / FILES["manifest"]
+        if not manifest_path.exists():
+            raise FileNotFoundError(f"no {FILES['manifest']} in {folder}")
+        predictions = folder / FILES["predictions"]
+        return cls(
+            profile=DataProfile.from_dict(json.loads((folder / FILES["profile"]).read_text())),
+            predictions=(
+                DataProfile.from_dict(json.loads(predictions.read_text()))
+                if predictions.exists()
+                else None
+            ),
+            manifest=json.loads(manifest_path.read_text()),
+        )
 
 
-def _is_numeric(column: pd.Series) -> bool:
+def _download(model_uri: str) -> Path:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from ..logged_models import resolve_model_uri
+
+    model_id = resolve_model_uri(model_uri).model_id
+    location = MlflowClient().get_logged_model(model_id).artifact_location
+    return Path(mlflow.artifacts.download_artifacts(f"{location}/clarity/monitoring"))
+
+
+def _hashed(chunks: Iterator[pd.DataFrame], digest: Any) -> Iterator[pd.DataFrame]:
+    """Pass chunks through, feeding a row-content hash of each into ``digest``."""
     import pandas as pd
 
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    for chunk in chunks:
+        digest.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
+        yield chunk
 
 
-def profile_chunks(chunks: Any) -> tuple[int, dict[str, Any]]:
-    """Profile an iterable of DataFrame chunks with the same columns.
+def _output_frame(outputs: Any, names: tuple[str, ...], classifier: bool) -> pd.DataFrame:
+    import pandas as pd
+
+    if classifier:
+        frame = pd.DataFrame(outputs, columns=[f"proba_{n}" for n in names])
+        frame["predicted_label"] = pd.Series([names[i] for i in outputs.argmax(axis=1)])
+        return frame
+    columns = (
+        ["prediction"]
+        if outputs.shape[1] == 1
+        else [f"output_{i}" for i in range(outputs.shape[1])]
+    )
+    return pd.DataFrame(outputs, columns=columns)
+
+
+def _prediction_profile(
+    ctx: ModelContext, reference: ReferenceData, deadline: float
+) -> tuple[DataProfile | None, str | None]:
+    """Profile the model's outputs on every reference row, while time allows."""
+    encoding = TableEncoding.fit(reference.sample)
+    predictor = make_predictor(ctx, encoding)
+    names = predictor.output_names
+
+    def outputs(frame: pd.DataFrame) -> pd.DataFrame:
+        return _output_frame(predictor.fn(encoding.encode(frame)), names, predictor.is_classifier)
+
+    profile = build_profile([], sample=outputs(reference.sample))
+    started = time.monotonic()
+    for done, (chunk, _) in enumerate(reference.iter_chunks(CHUNK_ROWS)):
+        per_chunk = (time.monotonic() - started) / done if done else 0.0
+        if time.monotonic() + per_chunk > deadline:
+            note = f"model outputs profiled on the first {profile.item_count} rows (time budget)"
+            return profile, note
+        profile.update(outputs(chunk))
+    return profile, None
+
+
+def _column_entry(role: str, column: Any) -> dict[str, Any]:
+    data = column.to_dict()
+    entry = {"role": role, "logical_type": data["logical_type"]}
+    if isinstance(column, NumericProfile):
+        entry["inferred_type"] = "Integral" if column.integral else "Fractional"
+    else:
+        entry["inferred_type"] = "String"
+    return entry
+
+
+def build(
+    reference: ReferenceData,
+    *,
+    ctx: ModelContext | None = None,
+    deadline: float | None = None,
+) -> Baseline:
+    """Build a baseline from reference data (and the model's outputs when ``ctx`` has one).
 
     Args:
-        chunks: DataFrames.
+        reference: The reference data; all rows are profiled.
+        ctx: The model's context, for the outputs profile and the manifest's ids.
+        deadline: ``time.monotonic()`` value by which outputs profiling must stop.
 
     Returns:
-        ``(rows, {column: stats})``.
+        The baseline.
     """
-    stats: dict[str, NumericStats | CategoricalStats] = {}
-    rows = 0
-    for chunk in chunks:
-        rows += len(chunk)
-        for name in chunk.columns:
-            column = chunk[name]
-            if name not in stats:
-                stats[name] = NumericStats() if _is_numeric(column) else CategoricalStats()
-            current = stats[name]
-            if isinstance(current, NumericStats) and _is_numeric(column):
-                current.update(column.to_numpy(dtype="float64", na_value=float("nan")))
-            elif isinstance(current, NumericStats):
-                raise ValueError(f"column {name!r} changes from numeric to non-numeric")
-            else:
-                current.update(column)
-    return rows, stats
+    from ..runner import library_versions
+
+    digest = hashlib.sha256()
+    chunks = _hashed((f for f, _ in reference.iter_chunks(CHUNK_ROWS)), digest)
+    profile = build_profile(chunks, sample=reference.sample)
+    notes = list(reference.notes)
+    predictions = None
+    if ctx is not None and ctx.options.get("predictions", True):
+        try:
+            predictions, note = _prediction_profile(ctx, reference, deadline or float("inf"))
+            notes += [note] if note else []
+        except Exception as exc:  # recorded in the manifest; the input profile still stands
+            logger.info("baseline: model outputs not profiled: %r", exc)
+            notes.append(f"model outputs not profiled: {exc!r}"[:300])
+    columns = {name: _column_entry("feature", c) for name, c in profile.columns.items()}
+    outputs = {}
+    if predictions is not None:
+        for name, column in predictions.columns.items():
+            role = "probability" if name.startswith("proba_") else "prediction"
+            outputs[name] = _column_entry(role, column)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_id": None if ctx is None else ctx.model_id,
+        "run_id": None if ctx is None else ctx.run_id,
+        "registered_model": None if ctx is None else ctx.registered_model_name,
+        "registered_version": None if ctx is None else ctx.registered_model_version,
+        "data": {
+            "source": reference.source,
+            "item_count": profile.item_count,
+            "fingerprint_sha256": digest.hexdigest(),
+        },
+        "columns": columns,
+        "outputs": outputs,
+        "skipped_columns": profile.skipped,
+        "matching": "by column name",
+        "thresholds": THRESHOLDS,
+        "files": {k: v for k, v in FILES.items() if k != "sample"},
+        "notes": notes,
+        "versions": {
+            k: v
+            for k, v in library_versions().items()
+            if k in ("mlflow-clarity", "pandas", "numpy")
+        },
+    }
+    return Baseline(profile, predictions, manifest)
+
+
+def build_baseline(
+    data: Any, labels: Any = None, *, sample_rows: int = 2000, seed: int = 0
+) -> Baseline:
+    """Build a baseline from data outside of ``log_model`` (no model outputs).
+
+    Args:
+        data: A DataFrame, array or dict of columns.
+        labels: Labels aligned with the rows, or None.
+        sample_rows: Rows that set column types and bin edges.
+        seed: Seed of that sample.
+
+    Returns:
+        The baseline; ``Baseline.write(folder)`` stores it.
+    """
+    reference = prepare_reference(
+        RawReference(data, labels), None, sample_rows=sample_rows, seed=seed
+    )
+    return build(reference)
 
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     assert ctx.reference is not None  # guaranteed by needs_data
-    rows, stats = profile_chunks(features for features, _ in ctx.reference.iter_chunks(CHUNK_ROWS))
-    write_json(
-        workspace.out_dir / PROFILE_FILE,
-        {
-            "schema_version": SCHEMA_VERSION,
-            "model_id": ctx.model_id,
-            "item_count": rows,
-            "source": ctx.reference.source,
-            "columns": {name: s.to_dict() for name, s in stats.items()},
-        },
-    )
+    baseline = build(ctx.reference, ctx=ctx, deadline=workspace.deadline)
+    baseline.write(workspace.out_dir)
+    sample_rows = int(ctx.options.get("reference_sample_rows", 0))
+    if sample_rows > 0:
+        sample, _ = ctx.reference.draw(sample_rows)
+        sample.to_parquet(workspace.out_dir / FILES["sample"], index=False)
+    rows = baseline.profile.item_count
+    output_rows = 0 if baseline.predictions is None else baseline.predictions.item_count
     return StepOutput(
-        metrics={"rows": rows, "columns": len(stats)},
-        summary={"rows": rows, "columns": len(stats)},
+        metrics={
+            "rows": rows,
+            "columns": len(baseline.profile.columns),
+            "output_rows": output_rows,
+        },
+        summary={
+            "rows": rows,
+            "columns": len(baseline.profile.columns),
+            "skipped_columns": baseline.profile.skipped,
+            "notes": baseline.manifest["notes"],
+        },
     )
 
 
@@ -154,6 +296,6 @@ def clarity_monitors() -> list[MonitorSpec]:
             name="baseline",
             run=_run,
             folder="monitoring",
-            description="Profile of all reference rows for later drift checks",
+            description="Mergeable profile of all rows and model outputs; SageMaker files",
         )
     ]

@@ -1,56 +1,242 @@
-"""The built-in baseline monitor: exact merges, all rows, valid JSON."""
+"""The built-in baseline monitor: SageMaker files, a mergeable profile, all rows, bad input."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_clarity.monitors import baseline
-from mlflow_clarity.pipeline import run_pipeline
+import mlflow_clarity
+from mlflow_clarity.monitors import Baseline, DataProfile, build_baseline, build_profile
+from mlflow_clarity.reference import ReferenceDataError
 
-from helpers import config, context, registered
-from models import regression_data
+from models import classification_data, logistic
 
 
-def test_profile_merges_chunks_exactly(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    x = pd.DataFrame(
+def _mixed(rows: int = 20_000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
         {
-            "num": rng.normal(5, 2, size=25_000),
-            "cat": rng.choice(["a", "b", "c"], size=25_000),
+            "amount": rng.lognormal(size=rows),
+            "score": rng.normal(size=rows),
+            "children": rng.integers(0, 4, rows),  # low-cardinality integer: categorical
+            "visits": rng.integers(0, 10_000, rows),
+            "city": rng.choice(["paris", "lyon", "nice"], rows),
+            "plan": pd.Categorical(rng.choice(["basic", "pro"], rows)),
+            "active": rng.random(rows) > 0.3,
+            "signup": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 10**7, rows), "s"),
         }
     )
-    x.loc[::1000, "num"] = np.nan
-    x.loc[1, "num"] = np.inf
-    rows, stats = baseline.profile_chunks(x.iloc[i : i + 999] for i in range(0, len(x), 999))
-    assert rows == 25_000
-    num = stats["num"].to_dict()
-    finite = x["num"][np.isfinite(x["num"])]
-    assert (num["count"], num["missing"], num["non_finite"]) == (len(finite), 25, 1)
-    assert num["mean"] == pytest.approx(finite.mean(), rel=1e-12)
-    assert num["std_dev"] == pytest.approx(finite.std(ddof=0), rel=1e-10)
-    assert (num["min"], num["max"]) == (finite.min(), finite.max())
-    cat = stats["cat"].to_dict()
-    assert cat["top"] == x["cat"].value_counts().to_dict() and cat["distinct"] == 3
+    frame.loc[::50, "score"] = np.nan
+    frame.loc[3, "score"] = np.inf
+    return frame
 
 
-def test_profile_counts_all_rows_not_the_sample(tmp_path: Path) -> None:
-    x, _ = regression_data(rows=5000)
-    ctx = context(x, sample_rows=100)
-    (spec,) = baseline.clarity_monitors()
-    (result,) = run_pipeline(ctx, [registered(spec)], config(), tmp_path)
-    profile = json.loads((tmp_path / "monitoring/profile.json").read_text())
-    assert profile["item_count"] == 5000 and result.metrics["clarity.baseline.rows"] == 5000
+NUMBER = (int, float)
 
 
-def test_profile_json_has_no_nan_literals(tmp_path: Path) -> None:
-    x = pd.DataFrame({"empty": [np.nan] * 10, "s": ["x"] * 10})
-    ctx = context(x)
-    (spec,) = baseline.clarity_monitors()
-    run_pipeline(ctx, [registered(spec)], config(), tmp_path)
-    text = (tmp_path / "monitoring/profile.json").read_text()
-    assert "NaN" not in text and json.loads(text)["columns"]["empty"]["std_dev"] is None
+def _check_statistics(stats: dict[str, Any], rows: int) -> None:
+    """The schema of SageMaker's statistics.json (reference notes, section 1.3)."""
+    assert stats["version"] == 0.0 and stats["dataset"] == {"item_count": rows}
+    for feature in stats["features"]:
+        strings = feature["inferred_type"] == "String"
+        kind = "string_statistics" if strings else "numerical_statistics"
+        assert set(feature) == {"name", "inferred_type", kind}
+        if feature["inferred_type"] == "Unknown":  # no value at all: counts only
+            assert set(feature[kind]) == {"common"}
+            continue
+        if feature["inferred_type"] in ("Integral", "Fractional"):
+            numeric = feature["numerical_statistics"]
+            assert set(numeric["common"]) == {"num_present", "num_missing"}
+            for key in ("mean", "sum", "std_dev", "min", "max"):
+                assert isinstance(numeric[key], NUMBER), key
+            kll = numeric["distribution"]["kll"]
+            assert len(kll["buckets"]) == 10
+            for bucket in kll["buckets"]:
+                assert set(bucket) == {"lower_bound", "upper_bound", "count"}
+            widths = {round(b["upper_bound"] - b["lower_bound"], 9) for b in kll["buckets"]}
+            assert len(widths) == 1  # equal width between min and max
+            assert kll["sketch"]["parameters"] == {"c": 0.64, "k": 2048.0}
+            assert isinstance(kll["sketch"]["data"], list)
+        else:
+            assert feature["inferred_type"] == "String"
+            strings = feature["string_statistics"]
+            assert set(strings["common"]) == {"num_present", "num_missing"}
+            assert isinstance(strings["distinct_count"], NUMBER)
+            for bucket in strings["distribution"]["categorical"]["buckets"]:
+                assert set(bucket) == {"value", "count"}
+
+
+def _check_constraints(constraints: dict[str, Any]) -> None:
+    """The schema of SageMaker's constraints.json (reference notes, section 1.4)."""
+    assert constraints["version"] == 0.0
+    config = constraints["monitoring_config"]
+    assert config["evaluate_constraints"] == "Enabled"
+    assert config["distribution_constraints"]["comparison_method"] == "Robust"
+    assert config["distribution_constraints"]["categorical_drift_method"] == "LInfinity"
+    assert config["datatype_check_threshold"] == 0.1
+    for feature in constraints["features"]:
+        assert feature["inferred_type"] in ("Integral", "Fractional", "String", "Unknown")
+        assert 0 <= feature["completeness"] <= 1
+        if feature["inferred_type"] in ("Integral", "Fractional"):
+            assert isinstance(feature["num_constraints"]["is_non_negative"], bool)
+
+
+def test_sagemaker_files_follow_the_schema(tmp_path: Path) -> None:
+    frame = _mixed()
+    build_baseline(frame).write(tmp_path)
+    stats = json.loads((tmp_path / "statistics.json").read_text())
+    _check_statistics(stats, len(frame))
+    constraints = json.loads((tmp_path / "constraints.json").read_text())
+    _check_constraints(constraints)
+    by_name = {f["name"]: f for f in stats["features"]}
+    amount = by_name["amount"]["numerical_statistics"]
+    assert amount["mean"] == pytest.approx(frame["amount"].mean())
+    assert amount["std_dev"] == pytest.approx(frame["amount"].std(ddof=0))  # population std
+    assert amount["sum"] == pytest.approx(frame["amount"].sum())
+    assert sum(b["count"] for b in amount["distribution"]["kll"]["buckets"]) == pytest.approx(
+        len(frame), rel=0.01
+    )
+    assert by_name["score"]["numerical_statistics"]["common"]["num_missing"] == 401
+    assert by_name["visits"]["inferred_type"] == "Integral"
+    domains = {f["name"]: f.get("string_constraints") for f in constraints["features"]}
+    assert domains["city"] == {"domains": ["lyon", "nice", "paris"]}
+    assert {
+        f["name"]: f["num_constraints"]["is_non_negative"]
+        for f in constraints["features"]
+        if "num_constraints" in f
+    }["amount"] is True
+
+
+def test_manifest_roles_types_and_fingerprint(tmp_path: Path) -> None:
+    frame = _mixed(5000)
+    baseline = build_baseline(frame)
+    columns = baseline.manifest["columns"]
+    assert columns["children"]["logical_type"] == "categorical"  # integer with 4 values
+    assert columns["visits"]["logical_type"] == "numeric"
+    assert columns["signup"]["logical_type"] == "datetime"
+    assert columns["active"]["logical_type"] == "boolean"
+    assert columns["plan"]["logical_type"] == "categorical"
+    assert baseline.manifest["data"]["item_count"] == 5000
+    assert baseline.manifest["matching"] == "by column name"
+    assert baseline.manifest["thresholds"]["numeric"]["c_alpha"] == 1.8
+    again = build_baseline(frame).manifest["data"]["fingerprint_sha256"]
+    assert again == baseline.manifest["data"]["fingerprint_sha256"]
+    other = build_baseline(frame.assign(score=0.0)).manifest["data"]["fingerprint_sha256"]
+    assert other != again
+
+
+def test_two_halves_merge_into_the_whole() -> None:
+    frame = _mixed(40_000)
+    sample = frame.sample(2000, random_state=0)
+    whole = build_profile([frame], sample=sample)
+    first = build_profile([frame.iloc[:15_000]], sample=sample)
+    second = build_profile([frame.iloc[15_000:]], sample=sample)
+    merged = first.merge(second)
+    assert merged.item_count == whole.item_count == 40_000
+    for name in frame.columns:
+        a, b = merged.columns[name].to_dict(), whole.columns[name].to_dict()
+        for key in ("count", "missing", "non_finite", "min", "max", "bins", "values", "top"):
+            assert a.get(key) == b.get(key), (name, key)
+        for key in ("mean", "std_dev", "sum"):
+            if b.get(key) is not None:
+                assert a[key] == pytest.approx(b[key], rel=1e-9), (name, key)
+        if a.get("quantile_grid") and a["quantile_grid"]["values"] and a["values"] is None:
+            # the merged sketch's deciles sit at the right ranks, within the KLL error
+            estimated = [a["quantile_grid"]["values"][i] for i in (10, 50, 90)]
+            ranks = [np.mean(_finite(frame[name]) <= e) for e in estimated]
+            assert np.allclose(ranks, [0.1, 0.5, 0.9], atol=0.03), (name, ranks)
+
+
+def _finite(column: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.astype("int64").to_numpy() / 1e9
+    values = column.to_numpy(dtype=float, na_value=np.nan)
+    return values[np.isfinite(values)]
+
+
+def test_profile_round_trips_through_json() -> None:
+    profile = build_profile([_mixed(3000)])
+    text = json.dumps(profile.to_dict(), allow_nan=False)
+    again = DataProfile.from_dict(json.loads(text))
+    assert again.to_dict() == profile.to_dict()
+
+
+def test_profile_covers_all_rows_not_the_sample() -> None:
+    frame = _mixed(30_000)
+    baseline = build_baseline(frame, sample_rows=500)
+    assert baseline.statistics()["dataset"]["item_count"] == 30_000
+
+
+BAD = {
+    "all-missing": lambda: pd.DataFrame({"a": [np.nan] * 50, "s": [None] * 50}),
+    "mixed-object": lambda: pd.DataFrame({"m": [1, "x", 2.5, None, b"y"] * 20}),
+    "inf": lambda: pd.DataFrame({"a": [np.inf, -np.inf, 1.0, 2.0] * 25}),
+    "datetime-and-bool": lambda: pd.DataFrame(
+        {"t": pd.date_range("2024-01-01", periods=100, freq="h"), "b": [True, False] * 50}
+    ),
+    "wide": lambda: pd.DataFrame(
+        np.random.default_rng(0).normal(size=(200, 2000)), columns=[f"c{i}" for i in range(2000)]
+    ),
+    "high-cardinality": lambda: pd.DataFrame({"id": [f"user{i}" for i in range(100_000)]}),
+}
+
+
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"{name} is not valid JSON")
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_awkward_data_gets_a_defined_treatment(case: str, tmp_path: Path) -> None:
+    frame = BAD[case]()
+    baseline = build_baseline(frame)
+    baseline.write(tmp_path)
+    for name in ("profile.json", "statistics.json", "constraints.json", "baseline.json"):
+        json.loads((tmp_path / name).read_text(), parse_constant=_no_constants)
+    _check_statistics(baseline.statistics(), len(frame))
+    profile = baseline.profile.to_dict()["columns"]
+    if case == "mixed-object":
+        assert profile["m"]["mixed_types"] == {"int": 20, "str": 20, "float": 20, "bytes": 20}
+    if case == "inf":
+        assert (profile["a"]["count"], profile["a"]["non_finite"]) == (50, 50)
+    if case == "high-cardinality":
+        assert profile["id"]["distinct"] == 100_000
+        assert len(profile["id"]["top"]) == 1001  # top 1,000 and __other__
+        assert (tmp_path / "profile.json").stat().st_size < 1_000_000
+    if case == "all-missing":
+        assert profile["a"]["count"] == 0 and profile["a"]["mean"] is None
+        features = {f["name"]: f for f in baseline.statistics()["features"]}
+        assert features["a"]["inferred_type"] == "Unknown"
+        _check_constraints(baseline.constraints())
+
+
+def test_empty_data_is_a_clear_error() -> None:
+    with pytest.raises(ReferenceDataError, match="no rows"):
+        build_baseline(pd.DataFrame({"a": []}))
+
+
+def test_logged_model_carries_its_baseline(tracking: str) -> None:
+    x, y = classification_data(rows=400)
+    mlflow_clarity.autolog(
+        sample_rows=100,
+        steps=["baseline"],
+        step_options={"baseline": {"reference_sample_rows": 50}},
+    )
+    with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        mlflow.sklearn.log_model(logistic(x, y), name="m", registered_model_name="churn")
+    baseline = Baseline.read("models:/churn/1")
+    assert baseline.profile.item_count == 400
+    assert baseline.manifest["registered_model"] == "churn"
+    assert set(baseline.manifest["outputs"]) == {"proba_0", "proba_1", "predicted_label"}
+    assert baseline.manifest["outputs"]["proba_1"]["role"] == "probability"
+    assert baseline.predictions is not None and baseline.predictions.item_count == 400
+    sample = mlflow.artifacts.download_artifacts(
+        "models:/churn/1/clarity/monitoring/reference_sample.parquet"
+    )
+    assert len(pd.read_parquet(sample)) == 50

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..types import ModelContext
+from .types import ModelContext
 
 if TYPE_CHECKING:
     import numpy as np
