@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -123,13 +122,20 @@ def _download(model_uri: str) -> Path:
     return Path(mlflow.artifacts.download_artifacts(f"{location}/clarity/monitoring"))
 
 
-def _hashed(chunks: Iterator[pd.DataFrame], digest: Any) -> Iterator[pd.DataFrame]:
-    """Pass chunks through, feeding a row-content hash of each into ``digest``."""
-    import pandas as pd
+_FINGERPRINT_KEYS = ("count", "missing", "non_finite", "sum", "min", "max", "bins", "values", "top")
 
-    for chunk in chunks:
-        digest.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
-        yield chunk
+
+def _fingerprint(profile: DataProfile) -> str:
+    """SHA-256 over each column's exact summaries (counts, sum, extremes, bins, values).
+
+    The sketches are left out: KLL compaction is randomised, so its bytes vary between
+    runs on the same data.
+    """
+    digest = hashlib.sha256()
+    for name, column in profile.to_dict()["columns"].items():
+        parts = [name, *(column.get(key) for key in _FINGERPRINT_KEYS)]
+        digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def _output_frame(outputs: Any, names: tuple[str, ...], classifier: bool) -> pd.DataFrame:
@@ -197,8 +203,7 @@ def build(
     """
     from ..runner import library_versions
 
-    digest = hashlib.sha256()
-    chunks = _hashed((f for f, _ in reference.iter_chunks(CHUNK_ROWS)), digest)
+    chunks = (features for features, _ in reference.iter_chunks(CHUNK_ROWS))
     profile = build_profile(chunks, sample=reference.sample)
     notes = list(reference.notes)
     predictions = None
@@ -225,7 +230,7 @@ def build(
         "data": {
             "source": reference.source,
             "item_count": profile.item_count,
-            "fingerprint_sha256": digest.hexdigest(),
+            "fingerprint_sha256": _fingerprint(profile),
         },
         "columns": columns,
         "outputs": outputs,

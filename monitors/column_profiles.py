@@ -86,30 +86,47 @@ class NumericProfile:
         """Add a chunk of float values (NaN = missing)."""
         import numpy as np
 
-        nan = np.isnan(values)
-        inf = np.isinf(values)
-        finite = values[~nan & ~inf]
-        self.missing += int(nan.sum())
-        self.non_finite += int(inf.sum())
+        finite_mask = np.isfinite(values)
+        finite = values if finite_mask.all() else values[finite_mask]
+        if len(finite) < len(values):
+            nan = int(np.isnan(values).sum())
+            self.missing += nan
+            self.non_finite += len(values) - len(finite) - nan
         if len(finite) == 0:
             return
-        self._merge_moments(
-            len(finite), float(finite.mean()), float(((finite - finite.mean()) ** 2).sum())
-        )
+        mean = float(finite.mean())
+        deviations = finite - mean
+        self._merge_moments(len(finite), mean, float(np.dot(deviations, deviations)))
         self.sum += float(finite.sum())
         low, high = float(finite.min()), float(finite.max())
         self.min = low if self.min is None else min(self.min, low)
         self.max = high if self.max is None else max(self.max, high)
-        positions = np.searchsorted(np.asarray(self.edges), finite, side="right")
-        self.bin_counts = (
-            np.asarray(self.bin_counts) + np.bincount(positions, minlength=len(self.bin_counts))
-        ).tolist()
-        self.sketch.update(finite)
+        # bin i holds edges[i-1] <= v < edges[i]: a few vector compares beat searchsorted
+        below = [int((finite < edge).sum()) for edge in self.edges]
+        counts = np.diff([0, *below, len(finite)])
+        self.bin_counts = [a + int(b) for a, b in zip(self.bin_counts, counts, strict=True)]
+        # the sketch's binding takes writable, contiguous arrays only (pandas hands out views)
+        writable = finite.flags.writeable and finite.flags.c_contiguous
+        self.sketch.update(finite if writable else np.array(finite))
         if self.values is not None:
+            self._count_values(finite, low, high)
+
+    def _count_values(self, finite: np.ndarray, low: float, high: float) -> None:
+        """Track the values of a discrete integer column, while it has at most 20."""
+        import numpy as np
+
+        assert self.values is not None
+        if high - low <= 10_000:
+            counts = np.bincount((finite - low).astype(np.int64))
+            present = np.flatnonzero(counts)
+            self.values.update(
+                dict(zip((present + low).tolist(), counts[present].tolist(), strict=True))
+            )
+        else:
             uniques, counts = np.unique(finite, return_counts=True)
             self.values.update(dict(zip(uniques.tolist(), counts.tolist(), strict=True)))
-            if len(self.values) > DISCRETE_MAX_VALUES:
-                self.values = None
+        if len(self.values) > DISCRETE_MAX_VALUES:
+            self.values = None
 
     def _merge_moments(self, n: int, mean: float, m2: float) -> None:
         total = self.count + n

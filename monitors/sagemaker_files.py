@@ -18,6 +18,7 @@ from .column_profiles import DOMAIN_MAX_VALUES, OTHER, CategoricalProfile, Numer
 from .data_profile import DataProfile
 
 SAGEMAKER_BUCKETS = 10
+STRING_BUCKETS = 100  # most frequent values listed; profile.json keeps the top 1,000
 MONITORING_CONFIG = {
     "evaluate_constraints": "Enabled",
     "emit_metrics": "Enabled",
@@ -86,7 +87,9 @@ def _numeric(name: str, column: NumericProfile) -> dict[str, Any]:
 
 
 def _string(name: str, column: CategoricalProfile) -> dict[str, Any]:
-    buckets = [{"value": v, "count": n} for v, n in column.top().items() if v != OTHER]
+    buckets = [
+        {"value": v, "count": n} for v, n in column.top(STRING_BUCKETS).items() if v != OTHER
+    ]
     return {
         "name": name,
         "inferred_type": "String",
