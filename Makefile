@@ -31,6 +31,7 @@ bench: setup
 	$(PY) bench/overhead.py
 	$(PY) bench/shap_speed.py
 	$(PY) bench/lime_speed.py
+	$(PY) bench/baseline_speed.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns .pytest_cache .ruff_cache *.egg-info
