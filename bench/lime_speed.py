@@ -15,53 +15,24 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 from lime.lime_tabular import LimeTabularExplainer
-from sklearn.datasets import make_classification
 from sklearn.neural_network import MLPClassifier
+from tasks import classification_task, run_steps
 
-from mlflow_clarity.config import ClarityConfig
-from mlflow_clarity.manager import get_plugin_manager
-from mlflow_clarity.pipeline import run_pipeline
 from mlflow_clarity.reference import RawReference, prepare_reference
-from mlflow_clarity.types import ModelContext
 
 REPEATS = 3  # best of, for both sides: the times are short
 
 
-def _data() -> tuple[pd.DataFrame, pd.Series]:
-    x, y = make_classification(
-        n_samples=10_000,
-        n_features=20,
-        n_informative=10,
-        n_redundant=4,
-        class_sep=0.8,
-        random_state=0,
-    )
-    return pd.DataFrame(x, columns=[f"f{i}" for i in range(20)]), pd.Series(y, name="label")
-
-
-def _steps(names: tuple[str, ...]) -> list:
-    return [s for s in get_plugin_manager().steps() if s.spec.name in names]
-
-
-def _timed_steps(model, flavor, x, y, root: Path, seeds: int) -> dict[str, float]:
-    reference = prepare_reference(RawReference(x, y), None, sample_rows=2000, seed=0)
-    ctx = ModelContext(
-        flavor=flavor,
-        model=model,
-        model_id="m-bench",
-        model_uri="models:/m-bench",
-        reference=reference,
-    )
+def _timed_steps(model, flavor, x, y, root: Path, seeds: int) -> dict[str, Any]:
     options = {"shap": {"plots": False}, "lime": {"stability_seeds": seeds}}
-    config = ClarityConfig(budget_s=300, step_options=options)
-    results = run_pipeline(ctx, _steps(("shap", "lime", "agreement")), config, root)
-    assert all(r.status == "ok" for r in results), [(r.name, r.reason) for r in results]
-    return {r.name: r for r in results}
+    names = ("shap", "lime", "agreement")
+    return run_steps(model, flavor, x, y, names, root, budget_s=300, options=options)
 
 
 def _explain_seconds(model, flavor, x, y, root: Path) -> float:
@@ -95,7 +66,7 @@ def _direct(model, x: pd.DataFrame, root: Path) -> float:
 
 
 def main() -> None:
-    x, y = _data()
+    x, y = classification_task()
     models = {
         "xgboost (200 trees)": (
             xgb.XGBClassifier(n_estimators=200, max_depth=6, tree_method="hist").fit(x, y),

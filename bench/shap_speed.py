@@ -24,48 +24,18 @@ import numpy as np
 import pandas as pd
 import shap
 import xgboost as xgb
-from sklearn.datasets import make_classification
 from sklearn.neural_network import MLPClassifier
+from tasks import classification_task, run_steps
 
 import mlflow_clarity
-from mlflow_clarity.config import ClarityConfig
-from mlflow_clarity.explainers import shap_explainer
-from mlflow_clarity.manager import PluginOrigin, RegisteredStep
-from mlflow_clarity.pipeline import run_pipeline
-from mlflow_clarity.reference import RawReference, prepare_reference
-from mlflow_clarity.types import ModelContext
-
-
-def _data() -> tuple[pd.DataFrame, pd.Series]:
-    x, y = make_classification(
-        n_samples=10_000,
-        n_features=20,
-        n_informative=10,
-        n_redundant=4,
-        class_sep=0.8,
-        random_state=0,
-    )
-    return pd.DataFrame(x, columns=[f"f{i}" for i in range(20)]), pd.Series(y, name="label")
 
 
 def _run_step(
     model, flavor: str, x: pd.DataFrame, y: pd.Series, budget_s: float, staging: Path, **options
 ):
-    reference = prepare_reference(RawReference(x, y), None, sample_rows=2000, seed=0)
-    ctx = ModelContext(
-        flavor=flavor,
-        model=model,
-        model_id="m-bench",
-        model_uri="models:/m-bench",
-        reference=reference,
-    )
-    (spec,) = shap_explainer.clarity_explainers()
-    step = RegisteredStep(spec, PluginOrigin("bench", "mlflow-clarity", "dev"))
     started = time.perf_counter()
-    config = ClarityConfig(budget_s=budget_s, step_options={"shap": options})
-    (result,) = run_pipeline(ctx, [step], config, staging)
+    run_steps(model, flavor, x, y, ("shap",), staging, budget_s=budget_s, options={"shap": options})
     elapsed = time.perf_counter() - started
-    assert result.status == "ok", result.reason
     folder = staging / "explanations/shap"
     card = json.loads((folder / "card.json").read_text())
     quality = json.loads((folder / "quality.json").read_text())
@@ -86,7 +56,7 @@ def _evaluate_seconds(model_uri: str, frame: pd.DataFrame, explain: bool) -> flo
 
 
 def main() -> None:
-    x, y = _data()
+    x, y = classification_task()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = xgb.XGBClassifier(n_estimators=200, max_depth=6, tree_method="hist").fit(x, y)
