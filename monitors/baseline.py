@@ -270,7 +270,9 @@ def build_baseline(
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     assert ctx.reference is not None  # guaranteed by needs_data
-    baseline = build(ctx.reference, ctx=ctx, deadline=workspace.deadline)
+    # the outputs profile stops at this step's share, leaving the explainers their time
+    share_ends = time.monotonic() + workspace.budget_s
+    baseline = build(ctx.reference, ctx=ctx, deadline=min(workspace.deadline, share_ends))
     baseline.write(workspace.out_dir)
     sample_rows = int(ctx.options.get("reference_sample_rows", 0))
     if sample_rows > 0:

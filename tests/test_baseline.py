@@ -240,3 +240,20 @@ def test_logged_model_carries_its_baseline(tracking: str) -> None:
         "models:/churn/1/clarity/monitoring/reference_sample.parquet"
     )
     assert len(pd.read_parquet(sample)) == 50
+
+
+def test_outputs_profile_stops_at_the_deadline() -> None:
+    import time
+
+    from mlflow_clarity.monitors import baseline as baseline_module
+
+    from helpers import context
+
+    x, y = classification_data(rows=300)
+    ctx = context(x, y, model=logistic(x, y))
+    late = baseline_module.build(ctx.reference, ctx=ctx, deadline=time.monotonic() - 1)
+    assert late.predictions is not None and late.predictions.item_count == 0
+    assert any("time budget" in note for note in late.manifest["notes"])
+    assert late.profile.item_count == 300  # the inputs are always profiled in full
+    on_time = baseline_module.build(ctx.reference, ctx=ctx)
+    assert on_time.predictions is not None and on_time.predictions.item_count == 300
