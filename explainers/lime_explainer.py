@@ -206,7 +206,11 @@ def _explain_rows(
     rows: list[int],
     seeds: list[int],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
-    """Explain each row under every seed; a row that fails is recorded, the rest go on.
+    """Explain each row under every seed, within the step's share of the budget.
+
+    A row that fails is recorded and the others go on. The cost of one explanation is
+    measured on the first row; a row is started only if its explanation fits in the
+    share, and the extra seeds only if they fit too (else that row's stability is None).
 
     Returns the explained rows, the failed rows, and the seconds spent on the
     explanations themselves (first seed) and on the extra seeds for stability.
@@ -215,25 +219,29 @@ def _explain_rows(
     positions = ctx.reference.positions(len(x))
     explained, failed = [], []
     timings = {"explain_s": 0.0, "stability_s": 0.0}
-    started = time.monotonic()
-    for done, row in enumerate(rows):
+    share_end = min(workspace.deadline, time.monotonic() + workspace.budget_s)
+    per_explanation = 0.0
+    for row in rows:
         reference_row = int(positions[row])
-        per_row = (time.monotonic() - started) / done if done else 0.0
-        if time.monotonic() + per_row > workspace.deadline:
+        if time.monotonic() + per_explanation > share_end:
             failed.append({"reference_row": reference_row, "reason": "time budget used up"})
             continue
         try:
             tick = time.perf_counter()
             first = _explain_row(setup, explainers[0], x[row])
             tock = time.perf_counter()
-            others = [_explain_row(setup, e, x[row])["weights"] for e in explainers[1:]]
+            per_explanation = max(per_explanation, tock - tick)
+            extra = per_explanation * (len(explainers) - 1)
+            fits = time.monotonic() + extra <= share_end
+            others = [_explain_row(setup, e, x[row])["weights"] for e in explainers[1:] if fits]
         except Exception as exc:  # one row failing does not stop the others
             logger.info("lime: row %d failed: %r", reference_row, exc)
             failed.append({"reference_row": reference_row, "reason": repr(exc)[:300]})
             continue
         timings["explain_s"] += tock - tick
         timings["stability_s"] += time.perf_counter() - tock
-        first["stability_jaccard"] = _stability([first["weights"], *others])
+        stable = _stability([first["weights"], *others]) if others else None
+        first["stability_jaccard"] = stable
         explained.append({"reference_row": reference_row, "sample_row": row, **first})
     return explained, failed, timings
 
@@ -259,7 +267,8 @@ def _write(
         (pages / f"row_{row['reference_row']}.html").write_text(page, encoding="utf-8")
     r2 = np.array([row["r2"] for row in explained])
     errors = np.array([row["abs_error"] for row in explained])
-    stability = np.array([row["stability_jaccard"] for row in explained])
+    measured = [r["stability_jaccard"] for r in explained if r["stability_jaccard"] is not None]
+    stability = np.array(measured or [np.nan])
     quality = {
         "rows_explained": len(explained),
         "rows_failed": len(failed),
@@ -271,8 +280,9 @@ def _write(
         "stability": {
             "seeds": seeds,
             "top_k": STABILITY_TOP_K,
-            "jaccard_mean": float(stability.mean()),
-            "jaccard_min": float(stability.min()),
+            "rows_measured": len(measured),
+            "jaccard_mean": float(stability.mean()) if measured else None,
+            "jaccard_min": float(stability.min()) if measured else None,
         },
         "settings": {
             "num_samples": setup.num_samples,
@@ -283,14 +293,16 @@ def _write(
     }
     write_json(out_dir / "explanations.json", {"rows": explained, "failed_rows": failed})
     write_json(out_dir / "quality.json", quality)
+    metrics = {
+        "rows_explained": float(len(explained)),
+        "r2_mean": quality["r2_mean"],
+        "abs_error_mean": quality["abs_error_mean"],
+        "low_fidelity_share": quality["low_fidelity_share"],
+    }
+    if measured:
+        metrics["stability_jaccard"] = quality["stability"]["jaccard_mean"]
     return StepOutput(
-        metrics={
-            "rows_explained": float(len(explained)),
-            "r2_mean": quality["r2_mean"],
-            "abs_error_mean": quality["abs_error_mean"],
-            "low_fidelity_share": quality["low_fidelity_share"],
-            "stability_jaccard": quality["stability"]["jaccard_mean"],
-        },
+        metrics=metrics,
         summary={
             "rows": len(explained),
             "failed_rows": len(failed),

@@ -181,3 +181,26 @@ def test_model_lime_cannot_call_is_skipped(tmp_path: Path) -> None:
     results = _run(tmp_path, Broken(), x, names=("lime",))
     assert results["lime"].status == "skipped"
     assert "cannot be called" in results["lime"].reason
+
+
+class _Slow:
+    """A model that takes 50 ms per call."""
+
+    def predict(self, frame):
+        import time
+
+        time.sleep(0.05)
+        return frame["x0"] * 2.0
+
+
+def test_lime_stays_within_its_share_of_the_budget(tmp_path: Path) -> None:
+    x, _ = regression_data(rows=200, cols=3)
+    ctx = context(x, model=_Slow())
+    options = {"lime": {"num_samples": 500, "rows": 10}}
+    (result,) = run_pipeline(
+        ctx, _explainers(("lime",)), config(budget_s=1.0, step_options=options), tmp_path
+    )
+    assert result.status == "ok" and result.duration_s < 1.5
+    data = _json(tmp_path, "lime/explanations.json")
+    assert 1 <= len(data["rows"]) < 10
+    assert any(f["reason"] == "time budget used up" for f in data["failed_rows"])
