@@ -123,6 +123,7 @@ def waterfall(
         start += step
     ax.set_yticks(range(len(steps)), labels[::-1])
     ax.axvline(base, color="grey", linestyle="--", linewidth=0.8)
+    ax.margins(x=0.08)  # room for the base line and the value labels
     ax.set_xlabel(
         f"{attribution.output_names[k]} ({attribution.output_space}): "
         f"base {base:.3g} -> {start:.3g}"
