@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..store import write_json
+from .shap_quality import importance
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,7 @@ def global_summary(attribution: Attribution, columns: list[str]) -> dict[str, An
             "median": dict(zip(columns, np.median(v, axis=0).tolist(), strict=True)),
             "mean_sq": dict(zip(columns, (v**2).mean(axis=0).tolist(), strict=True)),
         }
-    overall = np.abs(values).mean(axis=(0, 2))
+    overall = importance(values)
     return {
         "output_space": attribution.output_space,
         "rows_explained": len(values),

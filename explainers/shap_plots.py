@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .shap_quality import importance
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -29,7 +31,7 @@ def _figure(width: float, height: float) -> Any:
 def _order(values: np.ndarray, top: int) -> list[int]:
     import numpy as np
 
-    return list(np.argsort(-np.abs(values).mean(axis=(0, 2)), kind="stable")[:top])
+    return list(np.argsort(-importance(values), kind="stable")[:top])
 
 
 def importance_bar(path: Path, attribution: Attribution, columns: list[str]) -> None:

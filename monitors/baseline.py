@@ -176,8 +176,7 @@ def _prediction_profile(
 
 
 def _column_entry(role: str, column: Any) -> dict[str, Any]:
-    data = column.to_dict()
-    entry = {"role": role, "logical_type": data["logical_type"]}
+    entry = {"role": role, "logical_type": column.check_type}
     if isinstance(column, NumericProfile):
         entry["inferred_type"] = "Integral" if column.integral else "Fractional"
     else:

@@ -28,6 +28,7 @@ TOP_K = 1000
 DOMAIN_MAX_VALUES = 100
 MAX_TRACKED_VALUES = 100_000
 GRID_POINTS = 101
+GRID = [i / (GRID_POINTS - 1) for i in range(GRID_POINTS)]
 OTHER = "__other__"
 
 
@@ -156,6 +157,11 @@ class NumericProfile:
             self.values = None
 
     @property
+    def check_type(self) -> str:
+        """How drift checks treat the column: a discrete integer column is categorical."""
+        return "categorical" if self.values is not None and self.integral else self.logical_type
+
+    @property
     def std_dev(self) -> float | None:
         """Population standard deviation of the finite values."""
         return (self.m2 / self.count) ** 0.5 if self.count else None
@@ -168,12 +174,9 @@ class NumericProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict that :meth:`from_dict` reads back."""
-        grid = [i / (GRID_POINTS - 1) for i in range(GRID_POINTS)]
         return {
             "kind": "numeric",
-            "logical_type": "categorical"
-            if self.values is not None and self.integral
-            else self.logical_type,
+            "logical_type": self.check_type,
             "storage_type": self.logical_type,
             "integral": self.integral,
             "count": self.count,
@@ -186,7 +189,7 @@ class NumericProfile:
             "min": self.min,
             "max": self.max,
             "bins": {"edges": self.edges, "counts": self.bin_counts},
-            "quantile_grid": {"points": grid, "values": self.quantiles(grid)},
+            "quantile_grid": {"points": GRID, "values": self.quantiles(GRID)},
             "values": None
             if self.values is None
             else {str(k): v for k, v in sorted(self.values.items())},
@@ -253,6 +256,11 @@ class CategoricalProfile:
         self.untracked += other.untracked
         self.types.update(other.types)
         self.sketch = _union(self.sketch, other.sketch)
+
+    @property
+    def check_type(self) -> str:
+        """How drift checks treat the column (always categorical)."""
+        return self.logical_type
 
     @property
     def distinct(self) -> float:

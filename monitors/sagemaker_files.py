@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .column_profiles import DOMAIN_MAX_VALUES, OTHER, CategoricalProfile, NumericProfile
+from .column_profiles import DOMAIN_MAX_VALUES, GRID, OTHER, CategoricalProfile, NumericProfile
 from .data_profile import DataProfile
 
 SAGEMAKER_BUCKETS = 10
@@ -62,7 +62,7 @@ def _numeric(name: str, column: NumericProfile) -> dict[str, Any]:
             "inferred_type": "Unknown",
             "numerical_statistics": {"common": common},
         }
-    grid = column.to_dict()["quantile_grid"]["values"] or []
+    grid = column.quantiles(GRID) or []
     return {
         "name": name,
         "inferred_type": "Integral" if column.integral else "Fractional",
