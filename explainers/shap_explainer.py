@@ -11,7 +11,9 @@ Options (``autolog(step_options={"shap": {...}})``): ``explainer`` forces an alg
 (``native_tree``, ``tree``, ``linear``, ``deep``, ``gradient``, ``exact``,
 ``permutation``, ``kernel``); ``max_rows`` caps the rows explained (default 10,000 for
 trees, the sample for others); ``background_rows`` (default 100); ``max_evals`` (the
-permutation floor, default 500); ``nsamples`` (Kernel); ``plots`` (default True).
+permutation floor, default 500); ``nsamples`` (Kernel); ``plots`` (default True);
+``background_file`` (a ``background.parquet`` written earlier, reused by drift checks so
+that attributions of new data share the log-time background).
 """
 
 from __future__ import annotations
@@ -229,7 +231,12 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     bg_rows = int(ctx.options.get("background_rows", BACKGROUND_ROWS))
     complete = x[np.isfinite(x).all(axis=1)]
     pool = complete if len(complete) else x  # the background avoids missing values if it can
-    background = _background(pool, bg_rows, ctx.seed)
+    if ctx.options.get("background_file"):  # the background of an earlier explanation
+        import pandas as pd
+
+        background = encoding.encode(pd.read_parquet(ctx.options["background_file"]))
+    else:
+        background = _background(pool, bg_rows, ctx.seed)
     choice, attribution, rows, ids, attempts = _explain_with_fallbacks(
         setup, x, background, workspace
     )

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import logger
 from ..hooks.specs import hookimpl
-from ..model_access import make_predictor
+from ..model_access import make_frame_predictor
 from ..reference import RawReference, prepare_reference
 from ..store import write_json
-from ..tabular_encoding import TableEncoding
 from ..types import ModelContext, MonitorSpec, ReferenceData, StepOutput, StepWorkspace
 from . import sagemaker_files
 from .column_profiles import NumericProfile
 from .data_profile import SCHEMA_VERSION, DataProfile, build_profile
+from .model_quality import new_quality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,12 +47,22 @@ FILES = {
 }
 THRESHOLDS = {
     "min_rows": 100,
-    "numeric": {"linf_robust_warn": 0.1, "c_alpha": 1.8, "psi_warn": 0.1, "psi_alert": 0.25},
-    "categorical": {"linf_robust_warn": 0.1, "psi_warn": 0.1, "psi_alert": 0.25},
+    "numeric": {
+        "linf_robust_warn": 0.1,
+        "c_alpha": 1.8,
+        "psi_warn": 0.1,
+        "psi_alert": 0.25,
+        "std_ratio_warn": 1.1,
+    },
+    "categorical": {"linf_robust_warn": 0.1, "noise_z": 1.0, "psi_warn": 0.1, "psi_alert": 0.25},
     "unseen_share_increase": 0.1,
     "completeness_drop": 0.05,
+    "completeness_missing_ratio": 2.0,
     "datatype_check": 0.1,
     "p_value_fdr": 0.05,
+    "dataset_weighted_score_alert": 0.3,
+    "quality_score_drop": 0.05,
+    "quality_error_increase": 0.1,
     "attribution_ndcg_alert": 0.9,
 }
 
@@ -138,7 +148,12 @@ def _fingerprint(profile: DataProfile) -> str:
     return digest.hexdigest()
 
 
-def _output_frame(outputs: Any, names: tuple[str, ...], classifier: bool) -> pd.DataFrame:
+def output_frame(outputs: Any, names: tuple[str, ...], classifier: bool) -> pd.DataFrame:
+    """Model outputs as the columns a prediction profile has.
+
+    Classifiers: ``proba_<class>`` per class and ``predicted_label``; other models:
+    ``prediction`` (one output) or ``output_<i>``.
+    """
     import pandas as pd
 
     if classifier:
@@ -155,24 +170,35 @@ def _output_frame(outputs: Any, names: tuple[str, ...], classifier: bool) -> pd.
 
 def _prediction_profile(
     ctx: ModelContext, reference: ReferenceData, deadline: float
-) -> tuple[DataProfile | None, str | None]:
-    """Profile the model's outputs on every reference row, while time allows."""
-    encoding = TableEncoding.fit(reference.sample)
-    predictor = make_predictor(ctx, encoding)
+) -> tuple[DataProfile | None, dict[str, Any] | None, str | None]:
+    """Profile the model's outputs on every reference row, while time allows.
+
+    Returns:
+        The outputs' profile, quality metrics on the labelled rows (or None) and a note
+        when time ran out.
+    """
+    predictor = make_frame_predictor(ctx)
     names = predictor.output_names
 
-    def outputs(frame: pd.DataFrame) -> pd.DataFrame:
-        return _output_frame(predictor.fn(encoding.encode(frame)), names, predictor.is_classifier)
+    def outputs_of(frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+        outputs = predictor.fn(frame)
+        return outputs, output_frame(outputs, names, predictor.is_classifier)
 
-    profile = build_profile([], sample=outputs(reference.sample))
+    sample_outputs, sample_frame = outputs_of(reference.sample)
+    profile = build_profile([], sample=sample_frame)
+    labelled = reference.sample_labels is not None
+    quality = new_quality(names, sample_outputs.shape[1]) if labelled else None
     started = time.monotonic()
-    for done, (chunk, _) in enumerate(reference.iter_chunks(CHUNK_ROWS)):
+    for done, (chunk, labels) in enumerate(reference.iter_chunks(CHUNK_ROWS)):
         per_chunk = (time.monotonic() - started) / done if done else 0.0
         if time.monotonic() + per_chunk > deadline:
             note = f"model outputs profiled on the first {profile.item_count} rows (time budget)"
-            return profile, note
-        profile.update(outputs(chunk))
-    return profile, None
+            return profile, None, note
+        outputs, frame = outputs_of(chunk)
+        profile.update(frame)
+        if quality is not None and labels is not None:
+            quality.update(outputs, labels)
+    return profile, None if quality is None else quality.metrics(), None
 
 
 def _column_entry(role: str, column: Any) -> dict[str, Any]:
@@ -205,10 +231,12 @@ def build(
     chunks = (features for features, _ in reference.iter_chunks(CHUNK_ROWS))
     profile = build_profile(chunks, sample=reference.sample)
     notes = list(reference.notes)
-    predictions = None
+    predictions = quality = None
     if ctx is not None and ctx.options.get("predictions", True):
         try:
-            predictions, note = _prediction_profile(ctx, reference, deadline or float("inf"))
+            predictions, quality, note = _prediction_profile(
+                ctx, reference, deadline or float("inf")
+            )
             notes += [note] if note else []
         except Exception as exc:  # recorded in the manifest; the input profile still stands
             logger.info("baseline: model outputs not profiled: %r", exc)
@@ -233,6 +261,9 @@ def build(
         },
         "columns": columns,
         "outputs": outputs,
+        "quality": None
+        if quality is None
+        else {"metrics": quality, "data": "the reference data (often the training data)"},
         "skipped_columns": profile.skipped,
         "matching": "by column name",
         "thresholds": THRESHOLDS,

@@ -27,7 +27,10 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .logged_models import DataLike
+    from pathlib import Path
+
+    from .data_files import DataLike
+    from .monitors.drift_check import CheckResult
 
 try:
     __version__ = importlib.metadata.version("mlflow-clarity")
@@ -47,6 +50,7 @@ __all__ = [
     "StepWorkspace",
     "__version__",
     "autolog",
+    "check",
     "explain",
     "hookimpl",
     "reference_data",
@@ -103,6 +107,61 @@ def explain(
     from .logged_models import explain_model
 
     return explain_model(model_uri, data, labels, strict=strict)
+
+
+def check(
+    model_uri: str,
+    data: DataLike,
+    labels: Any = None,
+    *,
+    thresholds: dict[str, Any] | None = None,
+    experiment: str | None = "clarity-monitoring",
+    output_dir: str | Path | None = None,
+    attribution: bool = True,
+    chunk_rows: int = 100_000,
+    budget_s: float = 60.0,
+) -> CheckResult:
+    """Check a batch of production data against the baseline stored with a model.
+
+    Needs only the model's stored ``clarity/`` files (and the model itself for output,
+    quality and attribution drift). Files are read in chunks of ``chunk_rows``.
+
+    Args:
+        model_uri: ``models:/m-...``, ``models:/<name>/<version>`` or
+            ``models:/<name>@<alias>``.
+        data: The batch: a DataFrame, an array, or a path to a CSV or parquet file.
+        labels: The name of the label column in ``data``, or labels aligned with it;
+            gives model-quality metrics.
+        thresholds: Overrides of the baseline's thresholds, nested as in its
+            ``baseline.json`` (``{"numeric": {"psi_warn": 0.2}}``).
+        experiment: Monitoring experiment to log the check to (a run per check, metrics
+            at a step counting the model's checks); None logs nothing.
+        output_dir: Also keep ``drift.json``, ``constraint_violations.json`` and
+            ``drift_report.html`` in this folder.
+        attribution: Explain a sample of the batch to measure attribution drift (NDCG).
+        chunk_rows: Rows read at a time.
+        budget_s: Time allowed for SHAP on the batch sample.
+
+    Returns:
+        The result: ``passed``, ``exit_code``, ``violations``, ``drift``, ``run_id``.
+
+    Raises:
+        FileNotFoundError: The model has no baseline (the message says how to make one).
+        ValueError: A bad model URI, data file or threshold.
+    """
+    from .monitors.check_runner import check_model
+
+    return check_model(
+        model_uri,
+        data,
+        labels,
+        thresholds=thresholds,
+        experiment=experiment,
+        output_dir=output_dir,
+        attribution=attribution,
+        chunk_rows=chunk_rows,
+        budget_s=budget_s,
+    )
 
 
 def wait(timeout: float | None = None) -> list[RunReport]:

@@ -81,6 +81,102 @@ def explain_command(
     sys.exit(EXIT_FAILED if report.status == "failed" else EXIT_OK)
 
 
+def _threshold_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``numeric.psi_warn=0.2`` pairs as the nested dict ``check`` takes."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: expected NAME=NUMBER", param_hint="--threshold")
+        try:
+            number = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{pair!r}: {value!r} is not a number") from None
+        group, _, name = key.rpartition(".")
+        (overrides.setdefault(group, {}) if group else overrides)[name] = number
+    return overrides
+
+
+def _print_check(result: Any) -> None:
+    drift = result.drift
+    dataset = drift["dataset"]
+    click.echo(
+        f"model {drift['model']['model_id']}: {drift['status']}, "
+        f"{len(result.violations)} violation(s); {drift['batch']['rows']} rows; "
+        f"{len(dataset['columns_drifted'])}/{dataset['columns_checked']} columns drifted; "
+        f"weighted drift score {dataset['weighted_score']:.3f}"
+    )
+    for violation in result.violations:
+        feature = violation.get("feature_name")
+        where = f" {feature}" if feature else ""
+        click.echo(f"  {violation['constraint_check_type']}{where}: {violation['description']}")
+    if result.run_id:
+        click.echo(f"logged to run {result.run_id}")
+
+
+@cli.command("check")
+@click.argument("model_uri")
+@click.option("--data", "data_path", required=True, help="The batch: a .csv or .parquet file.")
+@click.option("--labels", default=None, help="Name of the label column in the data.")
+@click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
+@click.option(
+    "--experiment",
+    default="clarity-monitoring",
+    show_default=True,
+    help="Monitoring experiment to log the check to.",
+)
+@click.option("--no-log", is_flag=True, help="Do not log the check to MLflow.")
+@click.option("--output", "output_dir", default=None, help="Also write the files here.")
+@click.option(
+    "--threshold",
+    "threshold_pairs",
+    multiple=True,
+    help="Override a threshold, e.g. numeric.psi_warn=0.2 (repeatable).",
+)
+@click.option("--no-attribution", is_flag=True, help="Skip SHAP on the batch (NDCG).")
+@click.option("--chunk-rows", default=100_000, show_default=True, help="Rows read at a time.")
+def check_command(
+    model_uri: str,
+    data_path: str,
+    labels: str | None,
+    tracking_uri: str | None,
+    experiment: str,
+    no_log: bool,
+    output_dir: str | None,
+    threshold_pairs: tuple[str, ...],
+    no_attribution: bool,
+    chunk_rows: int,
+) -> None:
+    """Check a batch of data against the baseline stored with a model.
+
+    MODEL_URI is models:/m-<id>, models:/<name>/<version> or models:/<name>@<alias>.
+    Exits 0 when no constraint is violated, 1 when one is, 2 for bad input (no
+    baseline, unreadable file, bad threshold).
+    """
+    import mlflow
+
+    import mlflow_clarity
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    try:
+        result = mlflow_clarity.check(
+            model_uri,
+            data_path,
+            labels,
+            thresholds=_threshold_overrides(threshold_pairs),
+            experiment=None if no_log else experiment,
+            output_dir=output_dir,
+            attribution=not no_attribution,
+            chunk_rows=chunk_rows,
+        )
+    except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    _print_check(result)
+    sys.exit(result.exit_code)
+
+
 def main() -> None:
     """Entry point of the ``mlflow-clarity`` script."""
     cli()

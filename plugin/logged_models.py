@@ -5,20 +5,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .config import current_config
+from .data_files import DataLike, read_data
 from .errors import logger, strict_mode
 from .reference import RawReference
 from .types import ModelContext
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from .types import RunReport
-
-DataLike = Union["pd.DataFrame", Any, str, Path]
 
 _NATIVE_FLAVORS = ("sklearn", "xgboost", "lightgbm", "pytorch")
 _MODEL_ID_URI = re.compile(r"^models:/(m-[0-9a-f]+)$")
@@ -73,27 +69,6 @@ def resolve_model_uri(model_uri: str) -> ResolvedModel:
     return ResolvedModel(model_id, mv.name, str(mv.version))
 
 
-def read_data(data: DataLike) -> Any:
-    """Return ``data`` as is, or read it from a ``.csv`` or ``.parquet`` path.
-
-    Raises:
-        ValueError: A path with another extension.
-        FileNotFoundError: The file does not exist.
-    """
-    if not isinstance(data, (str, Path)):
-        return data
-    import pandas as pd
-
-    path = Path(data)
-    if not path.exists():
-        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    raise ValueError(f"data file {str(path)!r}: expected a .csv or .parquet file")
-
-
 def _split_labels(data: Any, labels: Any) -> tuple[Any, Any]:
     if not isinstance(labels, str):
         return data, labels
@@ -117,22 +92,16 @@ def _load_model(model_uri: str, flavors: dict[str, Any]) -> tuple[str, Any]:
     return "pyfunc", mlflow.pyfunc.load_model(model_uri)
 
 
-def explain_model(
-    model_uri: str, data: DataLike, labels: Any = None, *, strict: bool | None = None
-) -> RunReport:
-    """Implement :func:`mlflow_clarity.explain`."""
+def load_context(resolved: ResolvedModel) -> ModelContext:
+    """Load a logged model and describe it as the steps see it (no reference data yet)."""
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
-    from .runner import process
-
-    resolved = resolve_model_uri(model_uri)
     logged = MlflowClient().get_logged_model(resolved.model_id)
     id_uri = f"models:/{resolved.model_id}"
     mlmodel = Model.load(id_uri)
     flavor, model = _load_model(id_uri, mlmodel.flavors)
-    features, label_values = _split_labels(read_data(data), labels)
-    ctx = ModelContext(
+    return ModelContext(
         flavor=flavor,
         model=model,
         model_id=resolved.model_id,
@@ -143,6 +112,16 @@ def explain_model(
         registered_model_name=resolved.registered_model_name,
         registered_model_version=resolved.registered_model_version,
     )
+
+
+def explain_model(
+    model_uri: str, data: DataLike, labels: Any = None, *, strict: bool | None = None
+) -> RunReport:
+    """Implement :func:`mlflow_clarity.explain`."""
+    from .runner import process
+
+    ctx = load_context(resolve_model_uri(model_uri))
+    features, label_values = _split_labels(read_data(data), labels)
     explicit = RawReference(features, label_values, "explicit")
     with strict_mode(strict):
         return process(ctx, explicit, current_config())

@@ -7,6 +7,7 @@ pyfunc python models) or, when there is none, the stored pyfunc model.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,16 +23,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Predictor:
-    """A model as a function of an encoded float matrix.
+    """A model as a function of its inputs (an encoded float matrix or a DataFrame).
 
     Attributes:
-        fn: ``fn(matrix) -> (rows, outputs)`` float array.
+        fn: ``fn(inputs) -> (rows, outputs)`` float array.
         output_names: One name per output (class labels for classifiers).
         output_space: What the outputs are (``probability``, ``model output``...).
         is_classifier: Whether outputs are class probabilities.
     """
 
-    fn: Callable[[np.ndarray], np.ndarray]
+    fn: Callable[[Any], np.ndarray]
     output_names: tuple[str, ...]
     output_space: str
     is_classifier: bool
@@ -84,11 +85,34 @@ def is_classifier(model: Any) -> bool:
     return hasattr(model, "predict_proba") and hasattr(model, "classes_")
 
 
+def make_frame_predictor(ctx: ModelContext) -> Predictor:
+    """Wrap the model of ``ctx`` as a function of DataFrames like its training data.
+
+    Classifiers give one probability per class; torch modules their raw output; every
+    other model what its ``predict`` returns.
+    """
+    model = ctx.model
+    if is_classifier(model):
+        names = tuple(str(c) for c in model.classes_)
+        return Predictor(
+            lambda frame: as_2d(model.predict_proba(frame)), names, "probability", True
+        )
+    module = torch_module(model)
+    if module is not None:
+        matrix_fn = _torch_fn(module)
+        return Predictor(
+            lambda frame: matrix_fn(frame.to_numpy(dtype="float64")), (), "model output", False
+        )
+    if model is None or ctx.flavor == "pyfunc" or not hasattr(model, "predict"):
+        model = ctx.load_pyfunc()
+    return Predictor(lambda frame: as_2d(model.predict(frame)), (), "model output", False)
+
+
 def make_predictor(ctx: ModelContext, encoding: TableEncoding) -> Predictor:
     """Wrap the model of ``ctx`` as a function of encoded matrices.
 
-    Classifiers are explained in probability space, one output per class; torch modules
-    on their raw output; every other model on what its ``predict`` returns.
+    Outputs are those of :func:`make_frame_predictor`; matrices are decoded back to the
+    model's DataFrame input (torch modules take the matrix itself).
 
     Args:
         ctx: The model's context.
@@ -96,23 +120,16 @@ def make_predictor(ctx: ModelContext, encoding: TableEncoding) -> Predictor:
 
     Returns:
         The predictor.
+
+    Raises:
+        TypeError: A torch module with non-numeric inputs.
     """
-    model = ctx.model
-    if is_classifier(model):
-        names = tuple(str(c) for c in model.classes_)
-        fn = _frame_fn(model.predict_proba, encoding)
-        return Predictor(fn, names, "probability", True)
-    module = torch_module(model)
+    module = torch_module(ctx.model)
     if module is not None:
         if not encoding.all_numeric:
             raise TypeError("a torch module needs numeric inputs")
         return Predictor(_torch_fn(module), (), "model output", False)
-    if model is None or ctx.flavor == "pyfunc" or not hasattr(model, "predict"):
-        model = ctx.load_pyfunc()
-    return Predictor(_frame_fn(model.predict, encoding), (), "model output", False)
-
-
-def _frame_fn(
-    method: Callable[[Any], Any], encoding: TableEncoding
-) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda matrix: as_2d(method(encoding.decode(matrix)))
+    frame_predictor = make_frame_predictor(ctx)
+    return dataclasses.replace(
+        frame_predictor, fn=lambda matrix: frame_predictor.fn(encoding.decode(matrix))
+    )

@@ -66,14 +66,15 @@ def set_status_tags(
         client.set_model_version_tag(name, str(version), STATUS_TAG, status)
 
 
-def _log_metrics(ctx: ModelContext, metrics: dict[str, float]) -> None:
+def log_metrics(run_id: str, model_id: str, metrics: dict[str, float], step: int = 0) -> None:
+    """Log metrics to a run, linked to a LoggedModel, in batches MLflow accepts."""
     from mlflow.entities import Metric
 
     client = _client()
     now = int(time.time() * 1000)
-    batch = [Metric(k, v, now, 0, model_id=ctx.model_id) for k, v in sorted(metrics.items())]
+    batch = [Metric(k, v, now, step, model_id=model_id) for k, v in sorted(metrics.items())]
     for start in range(0, len(batch), _METRICS_PER_BATCH):
-        client.log_batch(ctx.run_id, metrics=batch[start : start + _METRICS_PER_BATCH])
+        client.log_batch(run_id, metrics=batch[start : start + _METRICS_PER_BATCH])
 
 
 def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunReport:
@@ -103,7 +104,7 @@ def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunRep
     tags = {k: v for step in report.steps for k, v in step.tags.items()}
     if metrics and ctx.run_id and report.storage_error is None:
         try:
-            _log_metrics(ctx, metrics)
+            log_metrics(ctx.run_id, ctx.model_id, metrics)
         except Exception as exc:
             report_failure(f"logging clarity metrics of model {ctx.model_id}", exc)
     try:

@@ -48,7 +48,7 @@ def test_explain_rejects_bad_input(logged) -> None:
     _, path = logged
     with pytest.raises(ModelUriError, match="unsupported model URI"):
         mlflow_clarity.explain("runs:/abc/model", path)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ValueError, match="does not exist"):
         mlflow_clarity.explain("models:/late/1", "missing.csv")
     with pytest.raises(ValueError, match="label column 'nope' is not in the data"):
         mlflow_clarity.explain("models:/late/1", path, labels="nope")

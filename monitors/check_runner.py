@@ -1,0 +1,63 @@
+"""``mlflow_clarity.check``: check a batch, write its files, log them to MLflow."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..store import write_json
+from .check_logging import DEFAULT_EXPERIMENT, log_check
+from .drift_check import CheckResult, run_check
+from .drift_report import render
+
+if TYPE_CHECKING:
+    from ..data_files import DataLike
+
+FILES = {
+    "drift": "drift.json",
+    "violations": "constraint_violations.json",
+    "report": "drift_report.html",
+}
+
+
+def write_check_files(result: CheckResult, folder: Path) -> dict[str, Path]:
+    """Write ``drift.json``, ``constraint_violations.json`` and ``drift_report.html``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {key: folder / name for key, name in FILES.items()}
+    write_json(paths["drift"], result.drift)
+    write_json(paths["violations"], {"violations": result.violations})
+    paths["report"].write_text(render(result.drift, result.violations), encoding="utf-8")
+    return paths
+
+
+def check_model(
+    model_uri: str,
+    data: DataLike,
+    labels: Any = None,
+    *,
+    thresholds: dict[str, Any] | None = None,
+    experiment: str | None = DEFAULT_EXPERIMENT,
+    output_dir: str | Path | None = None,
+    attribution: bool = True,
+    chunk_rows: int = 100_000,
+    budget_s: float = 60.0,
+) -> CheckResult:
+    """Implement :func:`mlflow_clarity.check`."""
+    result, _ = run_check(
+        model_uri,
+        data,
+        labels,
+        thresholds=thresholds,
+        attribution=attribution,
+        chunk_rows=chunk_rows,
+        budget_s=budget_s,
+    )
+    with tempfile.TemporaryDirectory(prefix="clarity-check-files-") as tmp:
+        folder = Path(output_dir) if output_dir is not None else Path(tmp)
+        files = write_check_files(result, folder)
+        if experiment:
+            result.run_id = log_check(result.drift, files, experiment)
+        if output_dir is not None:
+            result.files = files
+    return result
