@@ -37,7 +37,7 @@ def _column_metrics(prefix: str, columns: dict[str, Any]) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for name, column in columns.items():
         dist = column["distribution"]
-        for stat in ("score", "linf_robust", "psi_debiased"):
+        for stat in ("score", "linf_robust", "psi_robust"):
             metrics[metric_key(prefix, name, stat)] = dist.get(stat)
         metrics[metric_key(prefix, name, "completeness")] = column["completeness"]["current"]
     return metrics

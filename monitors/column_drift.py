@@ -5,11 +5,12 @@ the decision rules are the reference notes' section 5.2:
 
 * numeric (continuous): drift when the L-infinity distance between the two CDFs, net of
   Deequ's noise term and the sketch's rank error, reaches ``linf_robust_warn``, when
-  the PSI on the baseline's decile bins, net of its finite-sample bias, reaches
-  ``psi_warn``, or when the standard deviation changed by a factor beyond
-  ``std_ratio_warn`` net of its noise (the first two barely see a change of spread);
+  the PSI on the baseline's decile bins, net of its finite-sample bias and spread, reaches
+  ``psi_warn``, or when the share of values beyond the baseline's first and last decile
+  edges moved by ``tail_share_warn`` net of its noise (the first two barely see a change
+  of spread; 0.04 is about a standard deviation x1.1 for a normal column);
 * categorical and discrete numeric: drift when some value's frequency moved by more than
-  ``linf_robust_warn`` plus ``noise_z`` standard errors, or the de-biased PSI over the
+  ``linf_robust_warn`` plus ``noise_z`` standard errors, or the net PSI over the
   baseline's values (plus one bucket for the rest) reaches ``psi_warn``; unseen values
   are a separate ``categorical_values_check``;
 * fewer than ``min_rows`` values: ``insufficient_data``, never drift.
@@ -18,11 +19,14 @@ the decision rules are the reference notes' section 5.2:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import drift_statistics as stats
 from .batch_profile import CategoricalBatch, CentralMoments, ColumnBatch, NumericBatch
 from .column_profiles import KLL_K, OTHER
+
+if TYPE_CHECKING:
+    import numpy as np
 
 UNSEEN_EXAMPLES = 10
 
@@ -64,15 +68,29 @@ def _sketch_rank_error(batch: NumericBatch) -> float:
     return float(kll_doubles_sketch.get_normalized_rank_error(KLL_K, False))
 
 
+def _psi(expected: np.ndarray, actual: np.ndarray, c_alpha: float) -> dict[str, float]:
+    """PSI, its finite-sample bias and spread, and what is left of it net of both."""
+    n, m, buckets = int(actual.sum()), int(expected.sum()), len(actual)
+    debiased = stats.psi_debiased(expected, actual)
+    noise = stats.psi_noise(buckets, n, m, c_alpha)
+    return {
+        "psi": stats.psi(expected, actual),
+        "psi_bias": stats.psi_bias(buckets, n, m),
+        "psi_debiased": debiased,
+        "psi_noise": noise,
+        "psi_robust": max(0.0, debiased - noise),
+    }
+
+
 def _verdict(
-    linf_robust: float, psi_debiased: float, limits: dict[str, Any], log_scale: float = 0.0
+    linf_robust: float, psi: dict[str, float], limits: dict[str, Any], tails: float = 0.0
 ) -> dict[str, Any]:
     """Severity in [0, 1] (1 exactly when the column counts as drifted) and the status."""
-    ratios = [linf_robust / limits["linf_robust_warn"], psi_debiased / limits["psi_warn"]]
-    if log_scale:
-        ratios.append(log_scale / math.log(limits["std_ratio_warn"]))
+    ratios = [linf_robust / limits["linf_robust_warn"], psi["psi_robust"] / limits["psi_warn"]]
+    if tails:
+        ratios.append(tails / limits["tail_share_warn"])
     score = min(1.0, max(ratios))
-    level = "alert" if psi_debiased >= limits["psi_alert"] else "warn"
+    level = "alert" if psi["psi_robust"] >= limits["psi_alert"] else "warn"
     return {"score": score, "status": "drift" if score >= 1 else "ok", "level": level}
 
 
@@ -89,10 +107,9 @@ def _numeric_distribution(batch: NumericBatch, t: dict[str, Any]) -> dict[str, A
     linf_robust = stats.linf_robust(distance, noise)
     expected = np.asarray(base.bin_counts)
     actual = batch.bin_counts()
-    psi = stats.psi(expected, actual)
-    psi_debiased = stats.psi_debiased(expected, actual)
+    psi = _psi(expected, actual, limits["c_alpha"])
     moments = batch.moments
-    scale = _scale_change(moments, base.std_dev, m, limits)
+    tails = _tail_mass(expected, actual, limits) if len(actual) > 2 else None
     return {
         "method": "L-infinity (robust) on CDFs; de-biased PSI on baseline decile bins",
         "n": n,
@@ -101,44 +118,46 @@ def _numeric_distribution(batch: NumericBatch, t: dict[str, Any]) -> dict[str, A
         "linf_noise": noise,
         "sketch_rank_error": rank_error,
         "linf_robust": linf_robust,
-        "psi": psi,
-        "psi_bias": stats.psi_bias(len(actual), n, m),
-        "psi_debiased": psi_debiased,
+        **psi,
         "bins": {"edges": base.edges, "baseline": expected.tolist(), "current": actual.tolist()},
         "p_value": stats.ks_p_value(distance, n, m),
         "p_value_test": "Kolmogorov-Smirnov (asymptotic, on the grid)",
         "mean": {"baseline": base.mean, "current": moments.mean},
         "std_mean_shift": (moments.mean - base.mean) / base.std_dev if base.std_dev else None,
-        "scale": scale,
+        "spread": _spread(moments, base.std_dev),
+        "tails": tails,
         # the grid's ends are the baseline's exact minimum and maximum
         "out_of_range_share": float(batch.below[0] + n - batch.at_or_below[-1]) / n,
-        **_verdict(linf_robust, psi_debiased, limits, scale["log_ratio_robust"]),
+        **_verdict(linf_robust, psi, limits, tails["change_robust"] if tails else 0.0),
     }
 
 
-def _scale_change(
-    moments: CentralMoments, base_std: float | None, m: int, limits: dict[str, Any]
-) -> dict[str, Any]:
-    """Change of the standard deviation, as ``|log(s / s0)|`` net of its noise.
-
-    The noise is ``c_alpha`` standard errors of the log ratio, ``sqrt((k - 1) / 4 *
-    (1/n + 1/m))`` with ``k`` the batch's kurtosis, so heavy tails widen it. L-infinity
-    and PSI barely move when only the spread changes (variance x1.5 moves PSI by ~0.05).
-    """
+def _spread(moments: CentralMoments, base_std: float | None) -> dict[str, Any]:
+    """Standard deviations and their ratio (secondary evidence: its noise depends on tails)."""
     std = moments.std_dev
-    entry: dict[str, Any] = {"baseline": base_std, "current": std, "log_ratio_robust": 0.0}
-    if not base_std or not std:
-        return entry
-    log_ratio = abs(math.log(std / base_std))
-    se = math.sqrt(max(moments.kurtosis - 1, 0.0) / 4 * (1 / moments.count + 1 / m))
-    entry.update(
-        ratio=std / base_std,
-        kurtosis=moments.kurtosis,
-        log_ratio_noise=limits["c_alpha"] * se,
-        log_ratio_robust=max(0.0, log_ratio - limits["c_alpha"] * se),
-        threshold_ratio=limits["std_ratio_warn"],
-    )
-    return entry
+    ratio = std / base_std if base_std else None
+    return {"baseline": base_std, "current": std, "ratio": ratio, "kurtosis": moments.kurtosis}
+
+
+def _tail_mass(expected: np.ndarray, actual: np.ndarray, limits: dict[str, Any]) -> dict[str, Any]:
+    """Change of the share outside the baseline's first and last decile edges.
+
+    A change of spread moves mass into or out of the tails while L-infinity and PSI barely
+    move (variance x1.5 moves PSI by ~0.05). The share is a proportion, so its noise is
+    the two-proportion standard error, whatever the column's distribution.
+    """
+    n, m = int(actual.sum()), int(expected.sum())
+    base = float(expected[0] + expected[-1]) / m
+    current = float(actual[0] + actual[-1]) / n
+    pooled = (base * m + current * n) / (n + m)
+    noise = limits["c_alpha"] * math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+    return {
+        "baseline_share": base,
+        "current_share": current,
+        "noise": noise,
+        "change_robust": max(0.0, abs(current - base) - noise),
+        "threshold": limits["tail_share_warn"],
+    }
 
 
 def _categorical_distribution(
@@ -162,11 +181,12 @@ def _categorical_distribution(
     se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
     moved = np.abs(share - base_share)
     linf_robust = float(max(0.0, np.max(moved - limits["noise_z"] * se)))
-    psi_debiased = stats.psi_debiased(expected, actual)
+    psi = _psi(expected, actual, limits["c_alpha"])
     unseen_values = sorted(
         ((k, c) for k, c in current.items() if k not in base_counts), key=lambda kv: -kv[1]
     )
     unseen_increase = float(share[-1] - base_share[-1])
+    unseen_robust = max(0.0, unseen_increase - limits["noise_z"] * float(se[-1]))
     largest = int(np.argmax(moved))
     return {
         "method": "L-infinity (robust) on frequencies; de-biased PSI over values",
@@ -179,20 +199,19 @@ def _categorical_distribution(
             "baseline": float(base_share[largest]),
             "current": float(share[largest]),
         },
-        "psi": stats.psi(expected, actual),
-        "psi_bias": stats.psi_bias(len(actual), n, int(m)),
-        "psi_debiased": psi_debiased,
+        **psi,
         "p_value": stats.chi2_homogeneity_p_value(expected, actual),
         "p_value_test": "chi-square test of homogeneity (Cochran's rule)",
         "unseen": {
             "baseline_other_share": float(base_share[-1]),
             "current_share": float(share[-1]),
             "increase": unseen_increase,
+            "increase_robust": unseen_robust,
             "threshold": t["unseen_share_increase"],
             "examples": [str(k) for k, _ in unseen_values[:UNSEEN_EXAMPLES]],
-            "status": "violation" if unseen_increase > t["unseen_share_increase"] else "ok",
+            "status": "violation" if unseen_robust > t["unseen_share_increase"] else "ok",
         },
-        **_verdict(linf_robust, psi_debiased, limits),
+        **_verdict(linf_robust, psi, limits),
     }
 
 

@@ -47,7 +47,7 @@ def _columns_table(columns: dict[str, Any]) -> str:
             f"<td>{_status(dist['status'])}</td>"
             f"<td>{_bar(dist.get('score', 0.0))} {_number(dist.get('score'))}</td>"
             f"<td>{_number(dist.get('linf_robust'))}</td>"
-            f"<td>{_number(dist.get('psi_debiased'))}</td>"
+            f"<td>{_number(dist.get('psi_robust'))}</td>"
             f"<td>{_number(dist.get('q_value'))}</td>"
             f"<td>{_number(column['completeness']['current'])} "
             f"({_number(column['completeness']['baseline'])})</td>"
@@ -56,7 +56,7 @@ def _columns_table(columns: dict[str, Any]) -> str:
         )
     head = (
         "<tr><th>column</th><th>type</th><th>status</th><th>drift score</th>"
-        "<th>L&infin; robust</th><th>PSI de-biased</th><th>q (BH)</th>"
+        "<th>L&infin; robust</th><th>PSI net of noise</th><th>q (BH)</th>"
         "<th>completeness (baseline)</th><th>n</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"

@@ -50,6 +50,15 @@ def psi_debiased(expected: np.ndarray, actual: np.ndarray) -> float:
     return max(0.0, psi(expected, actual) - psi_bias(len(actual), n, m))
 
 
+def psi_noise(buckets: int, n: int, m: int, c_alpha: float) -> float:
+    """``c_alpha`` standard deviations of PSI under no drift, ``sqrt(2(B - 1))(1/n + 1/m)``.
+
+    Under no drift, PSI is about ``(1/n + 1/m)`` times a chi-square with ``B - 1``
+    degrees of freedom: its bias is the mean, this is the spread.
+    """
+    return c_alpha * math.sqrt(2 * (buckets - 1)) * (1 / n + 1 / m)
+
+
 def ks_p_value(distance: float, n: int, m: int) -> float:
     """Asymptotic two-sample Kolmogorov-Smirnov p-value of ``distance``."""
     from scipy.stats import kstwobign

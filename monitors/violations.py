@@ -30,7 +30,8 @@ def _drift_description(d: dict[str, Any], limits: dict[str, Any]) -> str:
     parts = [
         f"L-infinity robust {d['linf_robust']:.4g} (raw {d['linf']:.4g}, "
         f"threshold {limits['linf_robust_warn']})",
-        f"de-biased PSI {d['psi_debiased']:.4g} (threshold {limits['psi_warn']}, "
+        f"PSI net of bias and noise {d['psi_robust']:.4g} (raw {d['psi']:.4g}, threshold "
+        f"{limits['psi_warn']}, "
         f"alert {limits['psi_alert']})",
     ]
     scale = d.get("scale") or {}
@@ -85,7 +86,8 @@ def _column_violations(
                 "categorical_values_check",
                 f"Value: {unseen['current_share']:.4g} of values unseen in the baseline vs "
                 f"{unseen['baseline_other_share']:.4g} outside its known values (increase "
-                f"{unseen['increase']:.4g} > threshold {unseen['threshold']}); "
+                f"net of noise {unseen['increase_robust']:.4g} > threshold "
+                f"{unseen['threshold']}); "
                 f"n={dist['n']}; e.g. {examples}.",
             )
         )
