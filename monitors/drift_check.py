@@ -141,6 +141,12 @@ class _Outputs:
 
         if self.error is not None:
             return
+        inputs = list(self.baseline.profile.columns)
+        missing = [c for c in inputs if c not in chunk.columns]
+        if missing:
+            self.error = f"the batch lacks model input columns: {missing[:10]}"
+            return
+        chunk = chunk[inputs]
         try:
             self.predictor = self.predictor or make_frame_predictor(self.ctx)
             predictor = self.predictor
@@ -248,7 +254,6 @@ def check_batch(
             reservoir.update(features)
     if batch.rows == 0:
         raise CheckInputError("the batch has no rows")
-    columns = _compare_all(batch, limits)
     present = set(batch.batch_columns)
     expected = list(baseline.profile.columns)
     schema = {
@@ -258,7 +263,8 @@ def check_batch(
         ],
     }
     for name in schema["missing_columns"]:
-        columns.pop(name, None)
+        del batch.columns[name]
+    columns = _compare_all(batch, limits)
     weights = _stored_weights(shap_folder)
     drift: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -101,6 +101,8 @@ def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
 
 def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:
     """z statistic of ``x2/n2 - x1/n1`` with the pooled proportion (0 when undefined)."""
+    if n1 == 0 or n2 == 0:
+        return 0.0
     pooled = (x1 + x2) / (n1 + n2)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     return 0.0 if se == 0 else (x2 / n2 - x1 / n1) / se
