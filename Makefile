@@ -32,6 +32,8 @@ bench: setup
 	$(PY) bench/shap_speed.py
 	$(PY) bench/lime_speed.py
 	$(PY) bench/baseline_speed.py
+	$(PY) bench/check_speed.py
+	$(PY) bench/check_quality.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns .pytest_cache .ruff_cache *.egg-info

@@ -7,9 +7,19 @@ Also the API to build and read drift baselines outside of ``log_model``::
     baseline = build_baseline(df)             # profile every row of df
     baseline.write(Path("baseline"))          # baseline.json, profile.json, statistics.json...
     stored = Baseline.read("models:/churn/3") # the baseline logged with a model
+    result = check_batch(stored, [(batch_df, None)])  # drift statistics, no MLflow run
 """
 
 from .baseline import Baseline, build_baseline
 from .data_profile import DataProfile, build_profile
+from .drift_check import CheckInputError, CheckResult, check_batch
 
-__all__ = ["Baseline", "DataProfile", "build_baseline", "build_profile"]
+__all__ = [
+    "Baseline",
+    "CheckInputError",
+    "CheckResult",
+    "DataProfile",
+    "build_baseline",
+    "build_profile",
+    "check_batch",
+]
