@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -51,11 +52,27 @@ def _print_report(report: Any) -> None:
         click.echo(f"  storing failed: {report.storage_error}")
 
 
+def _model_and_data(data_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The arguments every model command takes: MODEL_URI, --data, --labels, --tracking-uri."""
+    decorators = (
+        click.argument("model_uri"),
+        click.option("--data", "data_path", required=True, help=data_help),
+        click.option("--labels", default=None, help="Name of the label column in the data."),
+        click.option(
+            "--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's)."
+        ),
+    )
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
 @cli.command("explain")
-@click.argument("model_uri")
-@click.option("--data", "data_path", required=True, help="Reference data: a .csv or .parquet file.")
-@click.option("--labels", default=None, help="Name of the label column in the data.")
-@click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
+@_model_and_data("Reference data: a .csv or .parquet file.")
 @click.option("--strict", is_flag=True, help="Raise step errors instead of recording them.")
 def explain_command(
     model_uri: str, data_path: str, labels: str | None, tracking_uri: str | None, strict: bool
@@ -115,10 +132,7 @@ def _print_check(result: Any) -> None:
 
 
 @cli.command("check")
-@click.argument("model_uri")
-@click.option("--data", "data_path", required=True, help="The batch: a .csv or .parquet file.")
-@click.option("--labels", default=None, help="Name of the label column in the data.")
-@click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
+@_model_and_data("The batch: a .csv or .parquet file.")
 @click.option(
     "--experiment",
     default="clarity-monitoring",
@@ -153,10 +167,13 @@ def check_command(
     Exits 0 when no constraint is violated, 1 when one is, 2 for bad input (no
     baseline, unreadable file, bad threshold).
     """
+    import os
+
     import mlflow
 
     import mlflow_clarity
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own process
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     try:
