@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import report_failure
 from ..store import write_json
 from .check_logging import DEFAULT_EXPERIMENT, log_check
 from .drift_check import CheckResult, run_check
@@ -29,6 +30,21 @@ def write_check_files(result: CheckResult, folder: Path) -> dict[str, Path]:
     write_json(paths["violations"], {"violations": result.violations})
     paths["report"].write_text(render(result.drift, result.violations), encoding="utf-8")
     return paths
+
+
+def _refresh_model_report(result: CheckResult) -> None:
+    """Show the check in the model's report and card (a failure leaves the check intact)."""
+    from ..report_files import refresh_after_check
+
+    latest = {**result.drift, "violations": result.violations, "run_id": result.run_id}
+    try:
+        refresh_after_check(result.drift["model"]["model_id"], latest)
+    except Exception as exc:
+        report_failure(
+            "refreshing the model's report after the check",
+            exc,
+            consequence="The check itself is logged.",
+        )
 
 
 def check_model(
@@ -58,6 +74,7 @@ def check_model(
         files = write_check_files(result, folder)
         if experiment:
             result.run_id = log_check(result.drift, files, experiment)
+            _refresh_model_report(result)
         if output_dir is not None:
             result.files = files
     return result

@@ -194,6 +194,33 @@ def check_command(
     sys.exit(result.exit_code)
 
 
+@cli.command("report")
+@click.argument("model_uri")
+@click.option("--output", "output_dir", required=True, help="Folder to write the files into.")
+@click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
+def report_command(model_uri: str, output_dir: str, tracking_uri: str | None) -> None:
+    """Write a model's report.html and model_card.md into a local folder.
+
+    MODEL_URI is models:/m-<id>, models:/<name>/<version> or models:/<name>@<alias>.
+    Exits 0 when written, 2 for bad input (unknown model, no clarity results).
+    """
+    from pathlib import Path
+
+    import mlflow
+
+    from .report_files import report_to_folder
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    try:
+        paths = report_to_folder(model_uri, Path(output_dir))
+    except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for path in paths.values():
+        click.echo(str(path))
+
+
 def main() -> None:
     """Entry point of the ``mlflow-clarity`` script."""
     cli()

@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import ClarityConfig
-from .errors import logger
+from .errors import logger, report_failure
 from .hooks.reference_capture import logged_dataset_reference
 from .manager import get_plugin_manager
 from .pipeline import run_pipeline
 from .reference import RawReference, ReferenceDataError, expected_columns, prepare_reference
-from .store import store_results
+from .store import STATUS_FILE, store_results, write_json
 from .types import ModelContext, ReferenceData, RunReport, overall_status
 
 _VERSIONED = (
@@ -95,6 +95,21 @@ def with_reference(
     )
 
 
+def _write_report(ctx: ModelContext, report: RunReport, staging: Path) -> None:
+    """Render ``report.html`` and ``model_card.md`` from what the steps left in staging."""
+    from .report_files import write_for_pipeline
+
+    write_json(staging / STATUS_FILE, report.to_dict())
+    try:
+        write_for_pipeline(ctx, staging)
+    except Exception as exc:
+        report_failure(
+            f"writing the report of model {ctx.model_id}",
+            exc,
+            consequence="The steps' own results are stored.",
+        )
+
+
 def process(base: ModelContext, explicit: RawReference | None, config: ClarityConfig) -> RunReport:
     """Run every step for one model, store the results with it, and notify observers.
 
@@ -128,6 +143,7 @@ def process(base: ModelContext, explicit: RawReference | None, config: ClarityCo
                 else {"source": None, "reason": ctx.reference_missing_reason}
             ),
         )
+        _write_report(ctx, report, staging)
         report = store_results(ctx, report, staging)
     pm.notify_results_stored(ctx, report)
     return report
