@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/baseline_speed.py
 	$(PY) bench/check_speed.py
 	$(PY) bench/check_quality.py
+	$(PY) bench/report_speed.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns .pytest_cache .ruff_cache *.egg-info

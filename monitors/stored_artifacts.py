@@ -36,17 +36,17 @@ def download_clarity_folders(model_id: str, model_uri: str) -> tuple[Path, Path 
     location = MlflowClient().get_logged_model(model_id).artifact_location
     local = Path(tempfile.mkdtemp(prefix="clarity-check-"))
     wanted = (FILES["manifest"], FILES["profile"], FILES["predictions"])
-    monitoring = _download(f"{location}/{MONITORING}", wanted, local / "monitoring")
+    monitoring = download_files(f"{location}/{MONITORING}", wanted, local / "monitoring")
     if not (monitoring / FILES["manifest"]).exists():
         raise MissingBaselineError(
             f"model {model_uri} has no clarity baseline ({MONITORING}/{FILES['manifest']}). "
             f"Create one with: mlflow-clarity explain {model_uri} --data TRAINING_DATA.csv"
         )
-    shap = _download(f"{location}/{SHAP}", SHAP_FILES, local / "shap")
+    shap = download_files(f"{location}/{SHAP}", SHAP_FILES, local / "shap")
     return monitoring, shap if (shap / "global.json").exists() else None
 
 
-def _download(folder_uri: str, names: tuple[str, ...], local: Path) -> Path:
+def download_files(folder_uri: str, names: tuple[str, ...], local: Path) -> Path:
     """Download those of ``names`` that exist in an artifact folder into ``local``."""
     import mlflow
 

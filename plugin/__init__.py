@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from .data_files import DataLike
     from .monitors.drift_check import CheckResult
+    from .monitors.review import ReviewResult
+    from .monitors.review_policy import Policy
 
 try:
     __version__ = importlib.metadata.version("mlflow-clarity")
@@ -54,6 +56,7 @@ __all__ = [
     "explain",
     "hookimpl",
     "reference_data",
+    "review",
     "set_reference_data",
     "wait",
 ]
@@ -162,6 +165,46 @@ def check(
         chunk_rows=chunk_rows,
         budget_s=budget_s,
     )
+
+
+def review(
+    model_uri: str,
+    policy: Policy | str | Path | None = None,
+    data: DataLike | None = None,
+    against: str | None = None,
+    *,
+    labels: Any = None,
+    promote: str | None = None,
+) -> ReviewResult:
+    """Review a registered model version against a policy and record the verdict on it.
+
+    Sets the version's tags ``clarity.review`` (``passed|failed``) and
+    ``clarity.review.failed_rules``, replaces the review section of its description (the
+    owner's text is kept), and sets the alias ``promote`` only when every rule passed.
+
+    Args:
+        model_uri: ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
+        policy: A :class:`~mlflow_clarity.monitors.review_policy.Policy`, a path to a YAML
+            policy, or None for the documented defaults.
+        data: A batch to check drift against (and to compute the clarity files from
+            first when the model has none).
+        against: Another version (``models:/<name>@champion``) to compare the feature
+            attributions with (NDCG).
+        labels: Labels of ``data`` (a column name or values).
+        promote: Alias to set when the review passes.
+
+    Returns:
+        The review: ``passed``, ``exit_code``, ``rules``, ``top_features``, ``comparison``.
+
+    Raises:
+        ValueError: Not a registered version, a bad policy, or nothing to review.
+    """
+    from .monitors.review import review_version
+    from .monitors.review_policy import Policy
+
+    if not isinstance(policy, Policy):
+        policy = Policy.load(policy)
+    return review_version(model_uri, policy, data, against, labels=labels, promote=promote)
 
 
 def wait(timeout: float | None = None) -> list[RunReport]:

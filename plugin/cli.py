@@ -194,6 +194,114 @@ def check_command(
     sys.exit(result.exit_code)
 
 
+def _print_review(result: Any) -> None:
+    verdict = "passed" if result.passed else "failed"
+    click.echo(f"{result.name} version {result.version}: review {verdict}")
+    for rule in result.rules:
+        detail = f" ({rule.detail})" if rule.detail else ""
+        click.echo(f"  {rule.status:<8} {rule.name}: {rule.value!r} vs {rule.limit!r}{detail}")
+    click.echo(f"  top features: {', '.join(result.top_features[:10])}")
+    if result.promoted:
+        click.echo(f"  alias {result.promoted} set to version {result.version}")
+
+
+@cli.command("review")
+@click.argument("model_uri")
+@click.option("--policy", "policy_path", default=None, help="YAML policy (default: defaults).")
+@click.option("--data", "data_path", default=None, help="Batch to check drift against.")
+@click.option("--labels", default=None, help="Name of the label column in the data.")
+@click.option("--against", default=None, help="Version to compare with: models:/NAME@ALIAS.")
+@click.option("--promote", default=None, help="Alias to set when every rule passes.")
+@click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
+def review_command(
+    model_uri: str,
+    policy_path: str | None,
+    data_path: str | None,
+    labels: str | None,
+    against: str | None,
+    promote: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Review a registered model version against a policy; record the verdict on it.
+
+    MODEL_URI is models:/<name>/<version> or models:/<name>@<alias>. Exits 0 when every
+    rule passed, 1 when a rule failed, 2 for bad input (bad policy, unknown model).
+    """
+    import os
+
+    import mlflow
+
+    import mlflow_clarity
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own process
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    try:
+        result = mlflow_clarity.review(
+            model_uri, policy_path, data_path, against, labels=labels, promote=promote
+        )
+    except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    _print_review(result)
+    sys.exit(result.exit_code)
+
+
+@cli.command("reviewer")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, required=True, help="Port to listen on.")
+@click.option("--policy", "policy_path", default=None, help="YAML policy (default: defaults).")
+@click.option("--promote", default=None, help="Alias to set when a review passes.")
+@click.option(
+    "--secret-env",
+    default="MLFLOW_CLARITY_WEBHOOK_SECRET",
+    show_default=True,
+    help="Environment variable holding the webhook secret.",
+)
+@click.option(
+    "--register-url",
+    default=None,
+    help="Create the registry webhook on the tracking server, delivering to this URL.",
+)
+@click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
+def reviewer_command(
+    host: str,
+    port: int,
+    policy_path: str | None,
+    promote: str | None,
+    secret_env: str,
+    register_url: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Review model versions when MLflow's registry webhooks say they are ready.
+
+    Verifies each delivery's HMAC signature with the secret in --secret-env and rejects
+    unsigned, badly signed, stale and replayed deliveries. Exits 2 without a secret or
+    with a bad policy.
+    """
+    import os
+
+    import mlflow
+
+    from .monitors.review_policy import Policy, PolicyError
+    from .monitors.reviewer_service import serve
+
+    secret = os.environ.get(secret_env)
+    if not secret:
+        click.echo(f"error: set the webhook secret in ${secret_env}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        policy = Policy.load(policy_path)
+    except PolicyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own process
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    click.echo(f"mlflow-clarity reviewer listening on http://{host}:{port}/")
+    serve(host, port, secret, policy, promote, register_url)
+
+
 @cli.command("report")
 @click.argument("model_uri")
 @click.option("--output", "output_dir", required=True, help="Folder to write the files into.")

@@ -59,7 +59,7 @@ def write_for_pipeline(ctx: ModelContext, staging: Path) -> None:
     write_report_files(staging, run_facts(ctx.run_id))
 
 
-def _download_clarity(model_id: str, local: Path) -> Path:
+def download_clarity(model_id: str, local: Path) -> Path:
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -84,7 +84,7 @@ def refresh_after_check(model_id: str, latest: dict[str, Any]) -> None:
     from mlflow.tracking import MlflowClient
 
     with tempfile.TemporaryDirectory(prefix="clarity-refresh-") as tmp:
-        folder = _download_clarity(model_id, Path(tmp))
+        folder = download_clarity(model_id, Path(tmp))
         write_json(folder / LATEST_CHECK, latest)
         model = ReportSources.read(folder).model
         write_report_files(folder, run_facts(model.get("run_id")))
@@ -106,7 +106,7 @@ def report_to_folder(model_uri: str, output: Path) -> dict[str, Path]:
 
     resolved = resolve_model_uri(model_uri)
     with tempfile.TemporaryDirectory(prefix="clarity-report-") as tmp:
-        folder = _download_clarity(resolved.model_id, Path(tmp))
+        folder = download_clarity(resolved.model_id, Path(tmp))
         if not (folder / MODEL_FILE).exists():  # results stored before model.json existed
             write_json(folder / MODEL_FILE, model_facts(load_context(resolved)))
         model = ReportSources.read(folder).model

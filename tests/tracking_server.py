@@ -21,7 +21,7 @@ def _free_port() -> int:
 class Server:
     """A real tracking server subprocess in its own process group."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (root / "server.log").open("w")
@@ -45,7 +45,7 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "MLFLOW_CLARITY_DISABLE": "1"},
+            env={**os.environ, "MLFLOW_CLARITY_DISABLE": "1", **(env or {})},
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
