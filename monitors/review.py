@@ -101,10 +101,18 @@ class ReviewResult:
         }
 
 
-def _limit_rule(name: str, value: float | None, limit: float | None, most: bool) -> Rule:
-    """A rule ``value <= limit`` (``most``) or ``value >= limit``; skipped when unmeasured."""
+def _limit_rule(
+    name: str, value: float | None, limit: float | None, most: bool, absent: str | None = None
+) -> Rule:
+    """A rule ``value <= limit`` (``most``) or ``value >= limit``.
+
+    Skipped when the policy turns it off, when its input was not given (``absent`` says
+    which), or when the model has no such figure.
+    """
     if limit is None:
         return Rule(name, "skipped", detail="off in the policy")
+    if absent is not None:
+        return Rule(name, "skipped", limit=limit, detail=absent)
     if value is None:
         return Rule(name, "skipped", limit=limit, detail="not measured for this model")
     ok = value <= limit if most else value >= limit
@@ -182,25 +190,23 @@ def evaluate(
                     f"top {policy.top_k}: {', '.join(top)}",
                 )
             )
-    drift_rule = _limit_rule("max_drift_score", drift_score, policy.max_drift_score, most=True)
-    if drift_score is None and policy.max_drift_score is not None:
-        drift_rule = Rule(
-            "max_drift_score",
-            "skipped",
-            limit=policy.max_drift_score,
-            detail="no data given (--data)",
-        )
-    rules.append(drift_rule)
     ndcg = stats.ndcg(against, importance) if against and importance else None
-    ndcg_rule = _limit_rule("min_attribution_ndcg", ndcg, policy.min_attribution_ndcg, most=False)
-    if against is None and policy.min_attribution_ndcg is not None:
-        ndcg_rule = Rule(
+    rules += [
+        _limit_rule(
+            "max_drift_score",
+            drift_score,
+            policy.max_drift_score,
+            most=True,
+            absent=None if drift_score is not None else "no data given (--data)",
+        ),
+        _limit_rule(
             "min_attribution_ndcg",
-            "skipped",
-            limit=policy.min_attribution_ndcg,
-            detail="no version to compare with (--against)",
-        )
-    rules.append(ndcg_rule)
+            ndcg,
+            policy.min_attribution_ndcg,
+            most=False,
+            absent=None if against is not None else "no version to compare with (--against)",
+        ),
+    ]
     return rules, ranking, ndcg
 
 

@@ -47,72 +47,99 @@ def _drift_description(d: dict[str, Any], limits: dict[str, Any]) -> str:
     )
 
 
+def _type_text(column: dict[str, Any]) -> str:
+    types = column["data_type"]
+    return (
+        f"Value: {types['nonconforming_share']:.4g} of values do not conform to the baseline "
+        f"type ({column['check_type']}); threshold {types['threshold']}; n={column['rows']}."
+    )
+
+
+def _completeness_text(column: dict[str, Any]) -> str:
+    complete = column["completeness"]
+    return (
+        f"Value: completeness {complete['current']:.4g} vs baseline {complete['baseline']:.4g} "
+        f"(allowed drop {complete['threshold_drop']}, two-proportion z {complete['z']:.3g}); "
+        f"n={column['rows']}."
+    )
+
+
+def _unseen_text(dist: dict[str, Any]) -> str:
+    unseen = dist["unseen"]
+    examples = ", ".join(repr(v) for v in unseen["examples"][:5])
+    return (
+        f"Value: {unseen['current_share']:.4g} of values unseen in the baseline vs "
+        f"{unseen['baseline_other_share']:.4g} outside its known values (increase net of noise "
+        f"{unseen['increase_robust']:.4g} > threshold {unseen['threshold']}); n={dist['n']}; "
+        f"e.g. {examples}."
+    )
+
+
+def _attribution_text(attribution: dict[str, Any]) -> str:
+    return (
+        f"Value: NDCG {attribution['ndcg']:.4g} < threshold {attribution['threshold']}. "
+        f"Method: {attribution['method']}; SHAP ({attribution['explainer']}) on "
+        f"{attribution['rows']} batch rows."
+    )
+
+
+def _dataset_text(dataset: dict[str, Any]) -> str:
+    return (
+        f"Value: importance-weighted drift score {dataset['weighted_score']:.4g} >= threshold "
+        f"{dataset['threshold']} (weights: {dataset['weights']}); "
+        f"{len(dataset['columns_drifted'])} of {dataset['columns_checked']} columns drifted."
+    )
+
+
 def _column_violations(
     name: str, column: dict[str, Any], limits: dict[str, Any], drift_check: str
 ) -> list[dict[str, Any]]:
-    found = []
-    types = column["data_type"]
-    if types["status"] == "violation":
-        found.append(
-            _violation(
-                name,
-                "data_type_check",
-                f"Value: {types['nonconforming_share']:.4g} of values do not conform to the "
-                f"baseline type ({column['check_type']}); threshold "
-                f"{types['threshold']}; n={column['rows']}.",
-            )
-        )
-    complete = column["completeness"]
-    if complete["status"] == "violation":
-        found.append(
-            _violation(
-                name,
-                "completeness_check",
-                f"Value: completeness {complete['current']:.4g} vs baseline "
-                f"{complete['baseline']:.4g} (allowed drop {complete['threshold_drop']}, "
-                f"two-proportion z {complete['z']:.3g}); n={column['rows']}.",
-            )
-        )
     dist = column["distribution"]
     kind = "categorical" if "unseen" in dist else "numeric"
-    if dist["status"] == "drift":
-        found.append(_violation(name, drift_check, _drift_description(dist, limits[kind])))
-    unseen = dist.get("unseen")
-    if unseen and unseen["status"] == "violation":
-        examples = ", ".join(repr(v) for v in unseen["examples"][:5])
-        found.append(
-            _violation(
-                name,
-                "categorical_values_check",
-                f"Value: {unseen['current_share']:.4g} of values unseen in the baseline vs "
-                f"{unseen['baseline_other_share']:.4g} outside its known values (increase "
-                f"net of noise {unseen['increase_robust']:.4g} > threshold "
-                f"{unseen['threshold']}); "
-                f"n={dist['n']}; e.g. {examples}.",
-            )
-        )
-    return found
+    candidates = [
+        (column["data_type"]["status"], "data_type_check", lambda: _type_text(column)),
+        (
+            column["completeness"]["status"],
+            "completeness_check",
+            lambda: _completeness_text(column),
+        ),
+        (
+            "violation" if dist["status"] == "drift" else "ok",
+            drift_check,
+            lambda: _drift_description(dist, limits[kind]),
+        ),
+        (
+            (dist.get("unseen") or {}).get("status"),
+            "categorical_values_check",
+            lambda: _unseen_text(dist),
+        ),
+    ]
+    return [
+        _violation(name, check, text())
+        for status, check, text in candidates
+        if status == "violation"
+    ]
 
 
 def violations(drift: dict[str, Any]) -> list[dict[str, Any]]:
     """Every violated constraint in a ``drift.json`` document, in SageMaker's format."""
     limits = drift["thresholds"]
+    schema = drift["schema"]
     found = [
         _violation(
             name,
             "missing_column_check",
-            "Value: column absent from the batch; it is "
-            "in the baseline (columns are matched by name).",
+            "Value: column absent from the batch; it is in "
+            "the baseline (columns are matched by name).",
         )
-        for name in drift["schema"]["missing_columns"]
-    ]
-    found += [
+        for name in schema["missing_columns"]
+    ] + [
         _violation(
             name,
             "extra_column_check",
             "Value: column not in the baseline; it is not checked (columns are matched by name).",
         )
-        for name in drift["schema"]["extra_columns"]
+        for name in schema["extra_columns"]
     ]
     for name, column in drift["columns"].items():
         found += _column_violations(name, column, limits, "baseline_drift_check")
@@ -123,36 +150,24 @@ def violations(drift: dict[str, Any]) -> list[dict[str, Any]]:
             if v["constraint_check_type"] == "prediction_drift_check"
         ]
     quality = drift["quality"]
-    for item in quality.get("degraded", []):
-        found.append(
-            _violation(
-                item["metric"],
-                "model_quality_check",
-                f"Value: {item['metric']} {item['current']:.4g} vs {item['baseline']:.4g} at "
-                f"log time ({item['limit']}); n={quality['metrics']['n']}.",
-            )
+    found += [
+        _violation(
+            item["metric"],
+            "model_quality_check",
+            f"Value: {item['metric']} {item['current']:.4g} vs {item['baseline']:.4g} at log "
+            f"time ({item['limit']}); n={quality['metrics']['n']}.",
         )
-    attribution = drift["attribution"]
-    if attribution.get("status") == "violation":
-        found.append(
-            _violation(
-                None,
-                "feature_attribution_drift_check",
-                f"Value: NDCG {attribution['ndcg']:.4g} < threshold {attribution['threshold']}. "
-                f"Method: {attribution['method']}; SHAP ({attribution['explainer']}) on "
-                f"{attribution['rows']} batch rows.",
-            )
-        )
-    dataset = drift["dataset"]
-    if dataset["status"] == "violation":
-        found.append(
-            _violation(
-                None,
-                "dataset_drift_check",
-                f"Value: importance-weighted drift score {dataset['weighted_score']:.4g} >= "
-                f"threshold {dataset['threshold']} (weights: {dataset['weights']}); "
-                f"{len(dataset['columns_drifted'])} of {dataset['columns_checked']} columns "
-                "drifted.",
-            )
-        )
-    return found
+        for item in quality.get("degraded", [])
+    ]
+    attribution, dataset = drift["attribution"], drift["dataset"]
+    overall = [
+        (
+            attribution.get("status"),
+            "feature_attribution_drift_check",
+            lambda: _attribution_text(attribution),
+        ),
+        (dataset["status"], "dataset_drift_check", lambda: _dataset_text(dataset)),
+    ]
+    return found + [
+        _violation(None, check, text()) for status, check, text in overall if status == "violation"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -41,6 +42,18 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     config.set_code_options({}, disable=False)
     mlflow_clarity.set_reference_data(None)
     reset_plugin_manager()
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A real ``mlflow server`` on 127.0.0.1 for the module (its ``SERVER_ENV`` added)."""
+    from tracking_server import Server
+
+    srv = Server(tmp_path_factory.mktemp("server"), getattr(request.module, "SERVER_ENV", None))
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture

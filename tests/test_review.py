@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 
 import mlflow_clarity
 from mlflow_clarity.cli import cli
@@ -33,6 +34,12 @@ from models import classification_data
 from tracking_server import Server
 
 SECRET = "s3cret-for-tests"
+SERVER_ENV = {  # webhooks to a local receiver (reference notes, section 7.1)
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+    "MLFLOW_WEBHOOK_CACHE_TTL": "1",  # the server caches webhook lists (60 s by default)
+    "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+}
 
 
 # --- policies ---------------------------------------------------------------------------
@@ -128,21 +135,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from cryptography.fernet import Fernet
-
-    env = {
-        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-        "MLFLOW_WEBHOOK_CACHE_TTL": "1",  # the server caches webhook lists (60 s by default)
-        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    }
-    srv = Server(tmp_path_factory.mktemp("review-server"), env)
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

@@ -21,13 +21,6 @@ from tracking_server import Server
 pytestmark = pytest.mark.server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("server"))
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
 def remote(server: Server) -> Iterator[Server]:
     mlflow.set_tracking_uri(server.url)

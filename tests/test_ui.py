@@ -43,13 +43,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip(reason, allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("ui-server"))
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
 def logged(server: Server) -> Iterator[Any]:
     """Log a model through the plugin to the server; yield a function that logs one."""
