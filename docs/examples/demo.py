@@ -1,5 +1,9 @@
 """Demo: train and log three models; mlflow-clarity stores its results inside each.
 
+Then it checks a drifted production batch against the stored baseline (a run of the
+``clarity-monitoring`` experiment) and reviews the registered version against the
+default policy (tags and a section in the version's description).
+
 Nothing in the training code refers to mlflow-clarity except the optional
 ``reference_data`` block, which tells it what data to explain and profile. Runs on the
 embedded default: a sqlite tracking store (``mlflow.db``) in the working directory.
@@ -90,8 +94,22 @@ def main() -> None:
     print("\nLogged models and what mlflow-clarity stored with them:")
     for info in logged:
         print("  " + _summary(info))
+
+    # Production data where "mean radius" moved by one standard deviation.
+    batch = cancer.data.sample(300, random_state=1)
+    batch["mean radius"] += cancer.data["mean radius"].std()
+    check = mlflow_clarity.check("models:/demo-cancer/1", batch, cancer.target.loc[batch.index])
+    print(f"\nDrift check of demo-cancer/1: {check.drift['status']}, run {check.run_id}")
+    for violation in check.violations[:5]:
+        print(f"  {violation['constraint_check_type']} {violation.get('feature_name') or ''}")
+    review = mlflow_clarity.review("models:/demo-cancer/1")
     print(
-        "\nOpen them in the MLflow UI (Models tab -> a model -> Artifacts -> clarity/):\n"
+        f"Review of demo-cancer/1: {'passed' if review.passed else 'failed'}; top features: "
+        f"{', '.join(review.top_features[:3])}"
+    )
+    print(
+        "\nOpen them in the MLflow UI (Models tab -> a model -> Artifacts -> "
+        "clarity/report.html):\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {TRACKING_URI} --host 127.0.0.1 --port 5000\n"
         "List the registered explainers and monitors:\n"
         "  .venv/bin/mlflow-clarity plugins"
