@@ -41,14 +41,18 @@ def importance_weights(global_summary: dict[str, Any] | None) -> dict[str, float
 
 
 def explain_sample(
-    ctx: ModelContext, sample: pd.DataFrame, shap_folder: Path, budget_s: float
+    ctx: ModelContext,
+    sample: pd.DataFrame,
+    shap_folder: Path,
+    card: dict[str, Any],
+    budget_s: float,
 ) -> dict[str, Any]:
-    """Run the ``shap`` step on ``sample`` as it ran at log time; return its ``global.json``."""
+    """Run the ``shap`` step on ``sample`` as it ran at log time (``card`` is its
+    ``card.json``, the background is ``shap_folder``'s); return the new ``global.json``."""
     from ..explainers.shap_explainer import clarity_explainers
     from ..reference import RawReference, expected_columns, prepare_reference
     from ..types import StepWorkspace
 
-    card = json.loads((shap_folder / "card.json").read_text())
     options: dict[str, Any] = {"explainer": card["explainer"], "plots": False}
     if (shap_folder / "background.parquet").exists() and card.get("background_rows"):
         options["background_file"] = str(shap_folder / "background.parquet")
@@ -83,7 +87,8 @@ def attribution_drift(
     if not stored_path.exists():
         return {"status": "skipped", "reason": "the model has no stored SHAP explanation"}
     stored = json.loads(stored_path.read_text())
-    current = explain_sample(ctx, sample, shap_folder, budget_s)
+    card = json.loads((shap_folder / "card.json").read_text())
+    current = explain_sample(ctx, sample, shap_folder, card, budget_s)
     baseline_importance = overall_importance(stored)
     current_importance = overall_importance(current)
     ndcg = stats.ndcg(baseline_importance, current_importance)
@@ -94,7 +99,7 @@ def attribution_drift(
         "ndcg": ndcg,
         "threshold": limit,
         "rows": current["rows_explained"],
-        "explainer": json.loads((shap_folder / "card.json").read_text())["explainer"],
+        "explainer": card["explainer"],
         "baseline_importance": baseline_importance,
         "current_importance": current_importance,
     }

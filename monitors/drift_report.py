@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
+
+from ..html_format import number, text, violation_items
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1f2328;max-width:1100px}
@@ -16,19 +17,9 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}
 """
 
 
-def _text(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "&ndash;" if value is None else _text(value)
-
-
 def _status(status: str) -> str:
     css = "ok" if status in ("ok", "passed") else "muted" if status == "skipped" else "bad"
-    return f'<span class="{css}">{_text(status)}</span>'
+    return f'<span class="{css}">{text(status)}</span>'
 
 
 def _bar(score: float) -> str:
@@ -43,15 +34,15 @@ def _columns_table(columns: dict[str, Any]) -> str:
         dist = column["distribution"]
         rows.append(
             "<tr>"
-            f"<td>{_text(name)}</td><td>{_text(column['check_type'])}</td>"
+            f"<td>{text(name)}</td><td>{text(column['check_type'])}</td>"
             f"<td>{_status(dist['status'])}</td>"
-            f"<td>{_bar(dist.get('score', 0.0))} {_number(dist.get('score'))}</td>"
-            f"<td>{_number(dist.get('linf_robust'))}</td>"
-            f"<td>{_number(dist.get('psi_robust'))}</td>"
-            f"<td>{_number(dist.get('q_value'))}</td>"
-            f"<td>{_number(column['completeness']['current'])} "
-            f"({_number(column['completeness']['baseline'])})</td>"
-            f"<td>{_number(dist.get('n'))}</td>"
+            f"<td>{_bar(dist.get('score', 0.0))} {number(dist.get('score'))}</td>"
+            f"<td>{number(dist.get('linf_robust'))}</td>"
+            f"<td>{number(dist.get('psi_robust'))}</td>"
+            f"<td>{number(dist.get('q_value'))}</td>"
+            f"<td>{number(column['completeness']['current'])} "
+            f"({number(column['completeness']['baseline'])})</td>"
+            f"<td>{number(dist.get('n'))}</td>"
             "</tr>"
         )
     head = (
@@ -65,27 +56,21 @@ def _columns_table(columns: dict[str, Any]) -> str:
 def _violations_list(violations: list[dict[str, Any]]) -> str:
     if not violations:
         return '<p class="ok">No constraint violated.</p>'
-    items = "".join(
-        f"<li><b>{_text(v['constraint_check_type'])}</b>"
-        f"{' on ' + _text(v['feature_name']) if v.get('feature_name') else ''}: "
-        f"{_text(v['description'])}</li>"
-        for v in violations
-    )
-    return f"<ul>{items}</ul>"
+    return f"<ul>{violation_items(violations)}</ul>"
 
 
 def _section_status(title: str, section: dict[str, Any], body: str = "") -> str:
     reason = (
-        f' <span class="muted">({_text(section["reason"])})</span>' if "reason" in section else ""
+        f' <span class="muted">({text(section["reason"])})</span>' if "reason" in section else ""
     )
-    return f"<h2>{_text(title)}</h2><p>{_status(section['status'])}{reason}</p>{body}"
+    return f"<h2>{text(title)}</h2><p>{_status(section['status'])}{reason}</p>{body}"
 
 
 def _quality_table(quality: dict[str, Any]) -> str:
     metrics = quality.get("metrics") or {}
     baseline = quality.get("baseline") or {}
     rows = "".join(
-        f"<tr><td>{_text(k)}</td><td>{_number(v)}</td><td>{_number(baseline.get(k))}</td></tr>"
+        f"<tr><td>{text(k)}</td><td>{number(v)}</td><td>{number(baseline.get(k))}</td></tr>"
         for k, v in metrics.items()
     )
     return f"<table><tr><th>metric</th><th>batch</th><th>log time</th></tr>{rows}</table>"
@@ -103,22 +88,22 @@ def render(drift: dict[str, Any], violations: list[dict[str, Any]]) -> str:
         f"<p>{_status(drift['status'])}: {len(violations)} violation(s). "
         f"{drift['batch']['rows']} rows checked against a baseline of "
         f"{drift['baseline']['item_count']} rows. {len(dataset['columns_drifted'])} of "
-        f"{dataset['columns_checked']} columns drifted (share {_number(dataset['drift_share'])}); "
-        f"importance-weighted drift score {_number(dataset['weighted_score'])} "
-        f"(threshold {_number(dataset['threshold'])}, weights: {_text(dataset['weights'])}).</p>"
+        f"{dataset['columns_checked']} columns drifted (share {number(dataset['drift_share'])}); "
+        f"importance-weighted drift score {number(dataset['weighted_score'])} "
+        f"(threshold {number(dataset['threshold'])}, weights: {text(dataset['weights'])}).</p>"
     )
     ndcg = (
-        f"<p>NDCG {_number(attribution.get('ndcg'))} (alert below "
-        f"{_number(attribution.get('threshold'))}) on {_number(attribution.get('rows'))} rows.</p>"
+        f"<p>NDCG {number(attribution.get('ndcg'))} (alert below "
+        f"{number(attribution.get('threshold'))}) on {number(attribution.get('rows'))} rows.</p>"
         if "ndcg" in attribution
         else ""
     )
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Drift check: {_text(title)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>Drift check: {_text(title)}{_text(version)}</h1>",
-        f"<p class='muted'>{_text(drift['checked_at'])} &middot; model "
-        f"{_text(model.get('model_id', ''))}</p>",
+        f"<title>Drift check: {text(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>Drift check: {text(title)}{text(version)}</h1>",
+        f"<p class='muted'>{text(drift['checked_at'])} &middot; model "
+        f"{text(model.get('model_id', ''))}</p>",
         summary,
         "<h2>Violations</h2>",
         _violations_list(violations),

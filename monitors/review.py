@@ -249,7 +249,7 @@ def review_version(
     from mlflow.tracking import MlflowClient
 
     from ..logged_models import explain_model
-    from ..report_files import download_clarity, run_facts
+    from ..report_files import download_clarity
     from ..report_sources import ReportSources
     from .check_runner import check_model
 
@@ -273,7 +273,7 @@ def review_version(
             folder = download_clarity(resolved.model_id, Path(tmp))
         except FileNotFoundError as exc:
             raise ReviewInputError(f"{exc}; or give --data to compute them first") from exc
-        sources = ReportSources.read(folder, run_facts(None))
+        sources = ReportSources.read(folder)
         rules, ranking, ndcg = evaluate(
             policy, sources, drift_score=drift_score, against=against_importance
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..model_card import md
+from ..model_card import md, md_value
 
 if TYPE_CHECKING:
     from .review import ReviewResult
@@ -23,11 +23,9 @@ _SECTION = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
 
 
 def _value(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
     if isinstance(value, list):
         return ", ".join(md(v) for v in value) or "none"
-    return "-" if value is None else md(value)
+    return md_value(value)
 
 
 def render_section(result: ReviewResult, detail: int = 2) -> str:

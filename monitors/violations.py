@@ -1,24 +1,15 @@
 """``constraint_violations.json``: SageMaker Model Monitor's vocabulary, with descriptions
-that state the value, the threshold, the method and the sample sizes."""
+that state the value, the threshold, the method and the sample sizes.
+
+SageMaker's check types (``data_type_check``, ``completeness_check``,
+``baseline_drift_check``, ``missing_column_check``, ``extra_column_check``,
+``categorical_values_check``) plus ours: ``prediction_drift_check``,
+``model_quality_check``, ``feature_attribution_drift_check``, ``dataset_drift_check``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-SAGEMAKER_CHECKS = (
-    "data_type_check",
-    "completeness_check",
-    "baseline_drift_check",
-    "missing_column_check",
-    "extra_column_check",
-    "categorical_values_check",
-)
-CLARITY_CHECKS = (
-    "prediction_drift_check",
-    "model_quality_check",
-    "feature_attribution_drift_check",
-    "dataset_drift_check",
-)
 
 
 def _violation(feature: str | None, check: str, description: str) -> dict[str, Any]:

@@ -52,6 +52,17 @@ def _print_report(report: Any) -> None:
         click.echo(f"  storing failed: {report.storage_error}")
 
 
+def _quiet_tracking(tracking_uri: str | None) -> None:
+    """Use ``tracking_uri`` (if given), without MLflow's download progress bars in our output."""
+    import os
+
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own process
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+
+
 def _model_and_data(data_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """The arguments every model command takes: MODEL_URI, --data, --labels, --tracking-uri."""
     decorators = (
@@ -167,15 +178,12 @@ def check_command(
     Exits 0 when no constraint is violated, 1 when one is, 2 for bad input (no
     baseline, unreadable file, bad threshold).
     """
-    import os
 
     import mlflow
 
     import mlflow_clarity
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own process
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
+    _quiet_tracking(tracking_uri)
     try:
         result = mlflow_clarity.check(
             model_uri,
@@ -227,15 +235,12 @@ def review_command(
     MODEL_URI is models:/<name>/<version> or models:/<name>@<alias>. Exits 0 when every
     rule passed, 1 when a rule failed, 2 for bad input (bad policy, unknown model).
     """
-    import os
 
     import mlflow
 
     import mlflow_clarity
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own process
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
+    _quiet_tracking(tracking_uri)
     try:
         result = mlflow_clarity.review(
             model_uri, policy_path, data_path, against, labels=labels, promote=promote
@@ -281,8 +286,6 @@ def reviewer_command(
     """
     import os
 
-    import mlflow
-
     from .monitors.review_policy import Policy, PolicyError
     from .monitors.reviewer_service import serve
 
@@ -295,9 +298,7 @@ def reviewer_command(
     except PolicyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own process
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
+    _quiet_tracking(tracking_uri)
     click.echo(f"mlflow-clarity reviewer listening on http://{host}:{port}/")
     serve(host, port, secret, policy, promote, register_url)
 

@@ -27,13 +27,14 @@ def md(value: Any) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
-def _number(value: Any) -> str:
+def md_value(value: Any) -> str:
+    """A float to 4 significant digits, None as a dash, anything else through :func:`md`."""
     return f"{value:.4g}" if isinstance(value, float) else md(value if value is not None else "-")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_number(c) for c in row) + " |" for row in rows[:MAX_TABLE_ROWS]]
+    lines += ["| " + " | ".join(md_value(c) for c in row) + " |" for row in rows[:MAX_TABLE_ROWS]]
     if len(rows) > MAX_TABLE_ROWS:
         lines.append(f"\n_{len(rows) - MAX_TABLE_ROWS} more rows not shown._")
     return "\n".join(lines)
@@ -50,7 +51,7 @@ def _architecture(summary: dict[str, Any], depth: int = 0) -> list[str]:
     ):
         value = summary.get(key)
         if value is not None and not isinstance(value, dict):
-            lines.append(f"- {label}: {_number(value)}")
+            lines.append(f"- {label}: {md_value(value)}")
     for i, step in enumerate(summary.get("steps", []), start=1):
         lines.append(f"- Step {i} `{md(step['name'])}`:")
         lines += ["  " + line for line in _architecture(step, depth + 1)]
@@ -72,12 +73,12 @@ def _data(src: ReportSources) -> list[str]:
         total = column["count"] + column["missing"]
         complete = column["count"] / total if total else None
         if column["kind"] == "numeric":
-            summary = f"mean {_number(column.get('mean'))}, sd {_number(column.get('std_dev'))}"
+            summary = f"mean {md_value(column.get('mean'))}, sd {md_value(column.get('std_dev'))}"
         else:
-            summary = f"{_number(column.get('distinct'))} distinct values"
+            summary = f"{md_value(column.get('distinct'))} distinct values"
         rows.append([name, column["logical_type"], complete, summary])
     return [
-        f"- Rows: {_number(src.profile['item_count'])} (source: {md(data.get('source'))})",
+        f"- Rows: {md_value(src.profile['item_count'])} (source: {md(data.get('source'))})",
         f"- Content fingerprint (SHA-256): `{data.get('fingerprint_sha256')}`",
         "",
         _table(["column", "type", "completeness", "summary"], rows),
@@ -149,7 +150,7 @@ def _monitoring(src: ReportSources) -> list[str]:
     return [
         f"Latest check {md(check['checked_at'])}: **{md(check['status'])}**, "
         f"{len(check.get('violations', []))} violation(s) on {check['batch']['rows']} rows; "
-        f"importance-weighted drift score {_number(dataset['weighted_score'])}."
+        f"importance-weighted drift score {md_value(dataset['weighted_score'])}."
     ]
 
 

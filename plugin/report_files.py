@@ -40,13 +40,20 @@ def run_facts(run_id: str | None) -> dict[str, Any]:
     return {"run_id": run_id, "params": dict(data.params), "metrics": dict(data.metrics)}
 
 
-def write_report_files(folder: Path, run: dict[str, Any]) -> dict[str, Path]:
+def write_report_files(folder: Path, run: dict[str, Any] | None = None) -> dict[str, Path]:
     """Render the report and the card from the files in a local ``clarity/`` folder.
+
+    Args:
+        folder: The local ``clarity/`` folder.
+        run: Parameters and metrics of the model's run; None fetches those of the run
+            that ``model.json`` names.
 
     Returns:
         The paths written.
     """
     sources = ReportSources.read(folder, run)
+    if run is None:
+        sources.run = run_facts(sources.model.get("run_id"))
     paths = {"report": folder / REPORT_FILE, "card": folder / CARD_FILE}
     paths["report"].write_text(render_report(sources), encoding="utf-8")
     paths["card"].write_text(render_card(sources), encoding="utf-8")
@@ -86,8 +93,7 @@ def refresh_after_check(model_id: str, latest: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory(prefix="clarity-refresh-") as tmp:
         folder = download_clarity(model_id, Path(tmp))
         write_json(folder / LATEST_CHECK, latest)
-        model = ReportSources.read(folder).model
-        write_report_files(folder, run_facts(model.get("run_id")))
+        write_report_files(folder)
         upload = Path(tmp) / "upload"
         for relative in (REPORT_FILE, CARD_FILE, LATEST_CHECK):
             target = upload / relative
@@ -109,8 +115,7 @@ def report_to_folder(model_uri: str, output: Path) -> dict[str, Path]:
         folder = download_clarity(resolved.model_id, Path(tmp))
         if not (folder / MODEL_FILE).exists():  # results stored before model.json existed
             write_json(folder / MODEL_FILE, model_facts(load_context(resolved)))
-        model = ReportSources.read(folder).model
-        written = write_report_files(folder, run_facts(model.get("run_id")))
+        written = write_report_files(folder)
         output.mkdir(parents=True, exist_ok=True)
         paths = {}
         for key, path in written.items():

@@ -8,11 +8,11 @@ from user data (column names, category values, class labels, model names) is esc
 from __future__ import annotations
 
 import base64
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from . import verdicts
+from .html_format import number, text, violation_items
 from .report_sources import ReportSources
 
 IMAGE_BUDGET_BYTES = 4_000_000
@@ -37,16 +37,6 @@ img{max-width:100%;height:auto;border:1px solid #eee}
 """
 
 
-def _t(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def _n(value: Any, digits: int = 4) -> str:
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return "&ndash;" if value is None else _t(value)
-
-
 class _Images:
     """Inlines PNGs as data URIs until the page's image budget is spent."""
 
@@ -58,10 +48,10 @@ class _Images:
             return ""
         data = path.read_bytes()
         if self.spent + len(data) > IMAGE_BUDGET_BYTES:
-            return f"<p class='sub'>({_t(alt)}: left out to keep the page small)</p>"
+            return f"<p class='sub'>({text(alt)}: left out to keep the page small)</p>"
         self.spent += len(data)
         encoded = base64.b64encode(data).decode("ascii")
-        return f"<img alt='{_t(alt)}' src='data:image/png;base64,{encoded}'>"
+        return f"<img alt='{text(alt)}' src='data:image/png;base64,{encoded}'>"
 
 
 def _header(src: ReportSources) -> str:
@@ -70,11 +60,11 @@ def _header(src: ReportSources) -> str:
     version = f" version {model['registered_version']}" if model.get("registered_version") else ""
     status = (src.status or {}).get("status", "unknown")
     return (
-        f"<h1>Clarity report: {_t(name)}{_t(version)}</h1>"
-        f"<p class='sub'>Model {_t(model.get('model_id', ''))} &middot; flavor "
-        f"{_t(model.get('flavor', 'unknown'))} &middot; "
-        f"{_t((model.get('architecture') or {}).get('class') or '')} &middot; "
-        f"clarity status <span class='pill'>{_t(status)}</span></p>"
+        f"<h1>Clarity report: {text(name)}{text(version)}</h1>"
+        f"<p class='sub'>Model {text(model.get('model_id', ''))} &middot; flavor "
+        f"{text(model.get('flavor', 'unknown'))} &middot; "
+        f"{text((model.get('architecture') or {}).get('class') or '')} &middot; "
+        f"clarity status <span class='pill'>{text(status)}</span></p>"
     )
 
 
@@ -84,19 +74,19 @@ def _summary(src: ReportSources) -> str:
     parts = []
     if ranking:
         parts.append(
-            f"The model relies most on <b>{', '.join(_t(f) for f in ranking)}</b> "
-            f"(SHAP, {_t(card.get('explainer', ''))} explainer)."
+            f"The model relies most on <b>{', '.join(text(f) for f in ranking)}</b> "
+            f"(SHAP, {text(card.get('explainer', ''))} explainer)."
         )
     levels = verdicts.all_verdicts(src.shap_quality, src.lime_quality, src.agreement)
     poor = [v.name for v in levels if v.level == "poor"]
     if poor:
-        parts.append(f"Read with care: {_t('; '.join(poor))}.")
+        parts.append(f"Read with care: {text('; '.join(poor))}.")
     elif ranking:
         parts.append("No quality figure is poor.")
     if src.baseline:
         data = src.baseline.get("data", {})
         parts.append(
-            f"A drift baseline of {_n(data.get('item_count'))} rows and "
+            f"A drift baseline of {number(data.get('item_count'))} rows and "
             f"{len(src.baseline.get('columns', {}))} columns is stored with the model."
         )
     return f"<p class='note'>{' '.join(parts) or 'No explanation was produced.'}</p>"
@@ -107,9 +97,9 @@ def _steps(src: ReportSources) -> str:
     for step in (src.status or {}).get("steps", []):
         reason = step.get("reason") or ""
         rows.append(
-            f"<tr><td>{_t(step['name'])}</td><td>{_t(step['kind'])}</td>"
-            f"<td><span class='pill'>{_t(step['status'])}</span></td>"
-            f"<td class='num'>{_n(step.get('duration_s'), 3)}</td><td>{_t(reason)}</td></tr>"
+            f"<tr><td>{text(step['name'])}</td><td>{text(step['kind'])}</td>"
+            f"<td><span class='pill'>{text(step['status'])}</span></td>"
+            f"<td class='num'>{number(step.get('duration_s'), 3)}</td><td>{text(reason)}</td></tr>"
         )
     if not rows:
         return ""
@@ -126,7 +116,7 @@ def _bars(values: dict[str, float], signed: bool = False) -> str:
         width = int(180 * abs(value) / largest)
         css = "bar neg" if signed and value < 0 else "bar"
         rows.append(
-            f"<tr><td>{_t(feature)}</td><td class='num'>{_n(value)}</td>"
+            f"<tr><td>{text(feature)}</td><td class='num'>{number(value)}</td>"
             f"<td><span class='{css}' style='width:{width}px'></span></td></tr>"
         )
     return "".join(rows)
@@ -140,9 +130,9 @@ def _importance(src: ReportSources, images: _Images) -> str:
     top = dict(list(importance.items())[:TOP_FEATURES])
     return (
         "<h2 id='importance'>Global importance</h2>"
-        f"<p class='sub'>Mean |SHAP value| per feature over {_n(card.get('rows_explained'))} "
-        f"rows, in {_t(card.get('output_space', ''))} units. Explainer "
-        f"<b>{_t(card.get('explainer', ''))}</b>: {_t(card.get('reason', ''))}</p>"
+        f"<p class='sub'>Mean |SHAP value| per feature over {number(card.get('rows_explained'))} "
+        f"rows, in {text(card.get('output_space', ''))} units. Explainer "
+        f"<b>{text(card.get('explainer', ''))}</b>: {text(card.get('reason', ''))}</p>"
         f"<div class='grid'><div>{images.tag(src.plot('importance.png'), 'global importance')}"
         f"</div><div>{images.tag(src.plot('beeswarm.png'), 'beeswarm')}</div></div>"
         f"<table><tr><th>feature</th><th class='num'>mean |SHAP|</th><th></th></tr>"
@@ -161,14 +151,14 @@ def _local(src: ReportSources, images: _Images) -> str:
         phi = shap_values.get(row["reference_row"], {})
         features = sorted(row["weights"], key=lambda f: -abs(row["weights"][f]))[:8]
         lines = "".join(
-            f"<tr><td>{_t(f)}</td><td>{_t(row['conditions'].get(f, ''))}</td>"
-            f"<td class='num'>{_n(row['weights'][f])}</td>"
-            f"<td class='num'>{_n(phi.get(f))}</td></tr>"
+            f"<tr><td>{text(f)}</td><td>{text(row['conditions'].get(f, ''))}</td>"
+            f"<td class='num'>{number(row['weights'][f])}</td>"
+            f"<td class='num'>{number(phi.get(f))}</td></tr>"
             for f in features
         )
         tables.append(
-            f"<h3>Row {_t(row['reference_row'])}: output {_t(row['explained_output'])} = "
-            f"{_n(row['model_prediction'])} (LIME fit R&sup2; {_n(row['r2'], 3)})</h3>"
+            f"<h3>Row {text(row['reference_row'])}: output {text(row['explained_output'])} = "
+            f"{number(row['model_prediction'])} (LIME fit R&sup2; {number(row['r2'], 3)})</h3>"
             "<table><tr><th>feature</th><th>LIME condition</th><th class='num'>LIME weight</th>"
             f"<th class='num'>SHAP value</th></tr>{lines}</table>"
         )
@@ -183,8 +173,8 @@ def _local(src: ReportSources, images: _Images) -> str:
 
 def _quality(src: ReportSources) -> str:
     rows = "".join(
-        f"<tr><td>{_t(v.name)}</td><td class='num'>{_n(v.value, 3)}</td>"
-        f"<td class='{v.level.replace('/', '')}'>{_t(v.level)}</td><td>{_t(v.text)}</td></tr>"
+        f"<tr><td>{text(v.name)}</td><td class='num'>{number(v.value, 3)}</td>"
+        f"<td class='{v.level.replace('/', '')}'>{text(v.level)}</td><td>{text(v.text)}</td></tr>"
         for v in verdicts.all_verdicts(src.shap_quality, src.lime_quality, src.agreement)
     )
     return (
@@ -218,17 +208,19 @@ def _column_row(name: str, column: dict[str, Any]) -> str:
     if column["kind"] == "numeric":
         grid = (column.get("quantile_grid") or {}).get("values")
         summary = (
-            f"mean {_n(column.get('mean'))}, sd {_n(column.get('std_dev'))}, "
-            f"range {_n(column.get('min'))} to {_n(column.get('max'))}"
+            f"mean {number(column.get('mean'))}, sd {number(column.get('std_dev'))}, "
+            f"range {number(column.get('min'))} to {number(column.get('max'))}"
         )
         picture = _histogram_svg(grid) if column["logical_type"] != "categorical" else ""
     else:
         top = list((column.get("top") or {}).items())[:4]
-        shares = ", ".join(f"{_t(k)} {v / column['count']:.0%}" for k, v in top if column["count"])
-        summary, picture = f"{_n(column.get('distinct'))} distinct; {shares}", ""
+        shares = ", ".join(
+            f"{text(k)} {v / column['count']:.0%}" for k, v in top if column["count"]
+        )
+        summary, picture = f"{number(column.get('distinct'))} distinct; {shares}", ""
     return (
-        f"<tr><td>{_t(name)}</td><td>{_t(column['logical_type'])}</td>"
-        f"<td class='num'>{_n(complete, 3)}</td><td>{summary}</td><td>{picture}</td></tr>"
+        f"<tr><td>{text(name)}</td><td>{text(column['logical_type'])}</td>"
+        f"<td class='num'>{number(complete, 3)}</td><td>{summary}</td><td>{picture}</td></tr>"
     )
 
 
@@ -246,8 +238,8 @@ def _baseline(src: ReportSources) -> str:
     )
     data = (src.baseline or {}).get("data", {})
     return (
-        f"<h2>Training data</h2><p class='sub'>{_n(src.profile['item_count'])} rows profiled "
-        f"(source: {_t(data.get('source', 'unknown'))}); the most important features first.</p>"
+        f"<h2>Training data</h2><p class='sub'>{number(src.profile['item_count'])} rows profiled "
+        f"(source: {text(data.get('source', 'unknown'))}); the most important features first.</p>"
         "<table><tr><th>column</th><th>type</th><th class='num'>complete</th><th>summary</th>"
         f"<th>distribution (1st-99th pct)</th></tr>{rows}</table>{more}"
     )
@@ -261,18 +253,13 @@ def _drift(src: ReportSources) -> str:
             "<code>mlflow-clarity check MODEL_URI --data BATCH.csv</code>.</p>"
         )
     dataset = check["dataset"]
-    items = "".join(
-        f"<li><b>{_t(v['constraint_check_type'])}</b>"
-        f"{' on ' + _t(v['feature_name']) if v.get('feature_name') else ''}: "
-        f"{_t(v['description'])}</li>"
-        for v in check.get("violations", [])[:20]
-    )
+    items = violation_items(check.get("violations", [])[:20])
     return (
-        f"<h2>Latest drift check</h2><p>{_t(check['checked_at'])}: "
-        f"<span class='pill'>{_t(check['status'])}</span>, {check['batch']['rows']} rows, "
+        f"<h2>Latest drift check</h2><p>{text(check['checked_at'])}: "
+        f"<span class='pill'>{text(check['status'])}</span>, {check['batch']['rows']} rows, "
         f"{len(dataset['columns_drifted'])} of {dataset['columns_checked']} columns drifted, "
-        f"importance-weighted drift score {_n(dataset['weighted_score'], 3)} (run "
-        f"{_t(check.get('run_id') or 'not logged')}).</p><ul>{items}</ul>"
+        f"importance-weighted drift score {number(dataset['weighted_score'], 3)} (run "
+        f"{text(check.get('run_id') or 'not logged')}).</p><ul>{items}</ul>"
     )
 
 
@@ -294,6 +281,6 @@ def render_report(src: ReportSources) -> str:
     title = src.model.get("registered_model") or src.model.get("model_id") or "model"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Clarity report: {_t(title)}</title><style>{STYLE}</style></head>"
+        f"<title>Clarity report: {text(title)}</title><style>{STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
