@@ -18,7 +18,7 @@ from baseline_speed import make_data
 from check_speed import scipy_tests
 
 from mlflow_clarity.monitors import build_baseline
-from mlflow_clarity.monitors.drift_check import check_batch
+from mlflow_clarity.monitors.check.drift_check import check_batch
 
 NULL_REPEATS = {1_000: 30, 10_000: 10, 100_000: 3, 1_000_000: 1}
 DETECTION_SIZES = (200, 500, 1_000, 10_000)

@@ -29,7 +29,7 @@ import pandas as pd
 from baseline_speed import make_data, measure
 
 from mlflow_clarity.monitors import Baseline, build_baseline
-from mlflow_clarity.monitors.drift_check import check_batch
+from mlflow_clarity.monitors.check.drift_check import check_batch
 
 SHIFTED = [f"float{i}" for i in range(0, 30, 2)]
 

@@ -24,7 +24,7 @@ from lime.lime_tabular import LimeTabularExplainer
 from sklearn.neural_network import MLPClassifier
 from tasks import classification_task, run_steps
 
-from mlflow_clarity.reference import RawReference, prepare_reference
+from mlflow_clarity.data.reference import RawReference, prepare_reference
 
 REPEATS = 3  # best of, for both sides: the times are short
 

@@ -24,7 +24,8 @@ import xgboost
 from sklearn.datasets import make_classification
 
 import mlflow_clarity
-from mlflow_clarity.report_files import download_clarity, run_facts, write_report_files
+from mlflow_clarity.report.files import run_facts, write_report_files
+from mlflow_clarity.store import download_clarity
 
 
 def main() -> None:

@@ -9,9 +9,9 @@ import pandas as pd
 from sklearn.datasets import make_classification
 
 from mlflow_clarity.config import ClarityConfig
+from mlflow_clarity.data.reference import RawReference, prepare_reference
 from mlflow_clarity.manager import get_plugin_manager
 from mlflow_clarity.pipeline import run_pipeline
-from mlflow_clarity.reference import RawReference, prepare_reference
 from mlflow_clarity.types import ModelContext, StepResult
 
 

@@ -10,20 +10,18 @@ contribution, not a slope. Writes ``clarity/explanations/agreement.json``.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from ..hooks.specs import hookimpl
-from ..store import write_json
-from ..types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
+from mlflow_clarity.hooks.specs import hookimpl
+from mlflow_clarity.layout import AGREEMENT_FILE, EXPLANATIONS
+from mlflow_clarity.store import write_json
+from mlflow_clarity.types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 TOP_K = (3, 5)
-SHAP_DIR = "explanations/shap"
-LIME_FILE = "explanations/lime/explanations.json"
 
 
 def _top(values: np.ndarray, k: int) -> set[int]:
@@ -71,19 +69,23 @@ def _shap_rows(values: pd.DataFrame, output: str) -> tuple[pd.DataFrame, str]:
     return values[values["output"].astype(str) == chosen], chosen
 
 
+def _upstream(workspace: StepWorkspace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The in-memory results of this run's ``shap`` and ``lime`` steps."""
+    shap, lime = workspace.upstream.get("shap"), workspace.upstream.get("lime")
+    if shap is None or lime is None or shap.status != "ok" or lime.status != "ok":
+        raise StepSkipped("needs both the shap and the lime results of this run")
+    return dict(shap.results), dict(lime.results)
+
+
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     import numpy as np
-    import pandas as pd
 
-    shap_file = workspace.root / SHAP_DIR / "values.parquet"
-    lime_file = workspace.root / LIME_FILE
-    if not shap_file.exists() or not lime_file.exists():
-        raise StepSkipped("needs both the shap and the lime results of this run")
-    features = json.loads((workspace.root / SHAP_DIR / "global.json").read_text())["features"]
-    lime_rows = json.loads(lime_file.read_text())["rows"]
-    shap_values, shap_output = _shap_rows(
-        pd.read_parquet(shap_file), str(lime_rows[0]["explained_output"])
-    )
+    shap, lime = _upstream(workspace)
+    features = shap["global"]["features"]
+    lime_rows = lime["explanations"]["rows"]
+    if not lime_rows:
+        raise StepSkipped("LIME explained no row")
+    shap_values, shap_output = _shap_rows(shap["values"], str(lime_rows[0]["explained_output"]))
     by_row = shap_values.drop_duplicates("reference_row").set_index("reference_row")
     rows = []
     for lime_row in lime_rows:
@@ -102,21 +104,23 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
         for key in rows[0]
         if key != "reference_row"
     }
-    write_json(
-        workspace.out_dir / "agreement.json",
-        {
-            "rows_compared": len(rows),
-            "shap_output": shap_output,
-            "lime_output": lime_rows[0]["explained_output"],
-            "scale": "SHAP values vs LIME weights of discretised features (both contributions)",
-            "overall": overall,
-            "rows": rows,
-        },
-    )
+    agreement = {
+        "rows_compared": len(rows),
+        "shap_output": shap_output,
+        "lime_output": lime_rows[0]["explained_output"],
+        "scale": "SHAP values vs LIME weights of discretised features (both contributions)",
+        "overall": overall,
+        "rows": rows,
+    }
+    write_json(workspace.out_dir / AGREEMENT_FILE, agreement)
     metrics = {
         key.replace("@", "_at_"): value for key, value in overall.items() if value is not None
     }
-    return StepOutput(metrics=metrics, summary={"rows_compared": len(rows), **overall})
+    return StepOutput(
+        metrics=metrics,
+        summary={"rows_compared": len(rows), **overall},
+        results={"agreement": agreement},
+    )
 
 
 @hookimpl
@@ -126,7 +130,8 @@ def clarity_explainers() -> list[ExplainerSpec]:
         ExplainerSpec(
             name="agreement",
             run=_run,
-            folder="explanations",
+            folder=EXPLANATIONS,
+            after=("shap", "lime"),
             description="Agreement of SHAP and LIME on the same rows",
         )
     ]

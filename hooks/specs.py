@@ -19,12 +19,16 @@ than its specification names.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import pluggy
 
-if TYPE_CHECKING:
-    from ..types import ExplainerSpec, ModelContext, MonitorSpec, RunReport
+from mlflow_clarity.types import (
+    ExplainerSpec,
+    ModelContext,
+    MonitorSpec,
+    ReportSection,
+    RunReport,
+)
 
 PROJECT_NAME = "mlflow_clarity"
 
@@ -79,3 +83,33 @@ def clarity_results_stored(context: ModelContext, report: RunReport) -> None:
         context: The context the steps ran with (without step options).
         report: The outcome, as written to ``clarity/status.json``.
     """
+
+
+@hookspec
+def clarity_report_sections(context: ModelContext, report: RunReport) -> Iterable[ReportSection]:
+    """Add sections to the model's ``report.html`` and ``model_card.md``.
+
+    Called once per pipeline run (at ``log_model`` and by ``mlflow-clarity explain``),
+    after every step ran and before the report is written. Each implementation is called
+    on its own inside an error guard. The sections are kept in
+    ``clarity/report_sections.json``, so reports written later (after a check, or by
+    ``mlflow-clarity report``) show them too.
+
+    Args:
+        context: The context the steps ran with (without step options).
+        report: The run's outcome; ``report.step(name).results`` holds a step's
+            in-memory values (its :attr:`StepOutput.results`).
+
+    Returns:
+        ReportSection objects; plain text only, escaped for HTML and markdown.
+
+    Example::
+
+        @hookimpl
+        def clarity_report_sections(context, report):
+            shap = report.step("shap")
+            if shap.status != "ok":
+                return []
+            return [ReportSection(title="Acme", paragraphs=("...",))]
+    """
+    return ()

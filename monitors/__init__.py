@@ -10,9 +10,9 @@ Also the API to build and read drift baselines outside of ``log_model``::
     result = check_batch(stored, [(batch_df, None)])  # drift statistics, no MLflow run
 """
 
-from .baseline import Baseline, build_baseline
-from .data_profile import DataProfile, build_profile
-from .drift_check import CheckInputError, CheckResult, check_batch
+from mlflow_clarity.monitors.baseline.data_profile import DataProfile, build_profile
+from mlflow_clarity.monitors.baseline.step import Baseline, build_baseline
+from mlflow_clarity.monitors.check.drift_check import CheckInputError, CheckResult, check_batch
 
 __all__ = [
     "Baseline",

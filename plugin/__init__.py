@@ -10,15 +10,18 @@ from __future__ import annotations
 import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
-from .config import current_config, set_code_options, validate_options
-from .errors import ClarityWarning
-from .hooks.reference_capture import reference_data, set_reference_data
-from .hooks.specs import hookimpl
-from .types import (
+from mlflow_clarity.config import current_config, set_code_options, validate_options
+from mlflow_clarity.data.capture import reference_data, set_reference_data
+from mlflow_clarity.exceptions import ClarityWarning
+from mlflow_clarity.hooks.specs import hookimpl
+from mlflow_clarity.model_access import Predictor, predictor
+from mlflow_clarity.store import write_json
+from mlflow_clarity.types import (
     ExplainerSpec,
     ModelContext,
     MonitorSpec,
     ReferenceData,
+    ReportSection,
     RunReport,
     StepOutput,
     StepResult,
@@ -29,10 +32,10 @@ from .types import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .data_files import DataLike
-    from .monitors.drift_check import CheckResult
-    from .monitors.review import ReviewResult
-    from .monitors.review_policy import Policy
+    from mlflow_clarity.data.files import DataLike
+    from mlflow_clarity.monitors.check.drift_check import CheckResult
+    from mlflow_clarity.monitors.review.policy import Policy
+    from mlflow_clarity.monitors.review.result import ReviewResult
 
 try:
     __version__ = importlib.metadata.version("mlflow-clarity")
@@ -44,7 +47,9 @@ __all__ = [
     "ExplainerSpec",
     "ModelContext",
     "MonitorSpec",
+    "Predictor",
     "ReferenceData",
+    "ReportSection",
     "RunReport",
     "StepOutput",
     "StepResult",
@@ -55,10 +60,12 @@ __all__ = [
     "check",
     "explain",
     "hookimpl",
+    "predictor",
     "reference_data",
     "review",
     "set_reference_data",
     "wait",
+    "write_json",
 ]
 
 
@@ -86,7 +93,7 @@ def autolog(disable: bool = False, **options: Any) -> None:
     normalised = validate_options(options)
     set_code_options(normalised, disable=disable)
     if not disable and current_config().enabled:
-        from .hooks.interceptor import install
+        from mlflow_clarity.hooks.patches.log_model import install
 
         install()
 
@@ -107,7 +114,7 @@ def explain(
     Returns:
         The run's report, as stored in ``clarity/status.json``.
     """
-    from .logged_models import explain_model
+    from mlflow_clarity.processing import explain_model
 
     return explain_model(model_uri, data, labels, strict=strict)
 
@@ -152,7 +159,7 @@ def check(
         FileNotFoundError: The model has no baseline (the message says how to make one).
         ValueError: A bad model URI, data file or threshold.
     """
-    from .monitors.check_runner import check_model
+    from mlflow_clarity.monitors.check.runner import check_model
 
     return check_model(
         model_uri,
@@ -184,7 +191,7 @@ def review(
 
     Args:
         model_uri: ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
-        policy: A :class:`~mlflow_clarity.monitors.review_policy.Policy`, a path to a YAML
+        policy: A :class:`~mlflow_clarity.monitors.review.policy.Policy`, a path to a YAML
             policy, or None for the documented defaults.
         data: A batch to check drift against (and to compute the clarity files from
             first when the model has none).
@@ -199,8 +206,8 @@ def review(
     Raises:
         ValueError: Not a registered version, a bad policy, or nothing to review.
     """
-    from .monitors.review import review_version
-    from .monitors.review_policy import Policy
+    from mlflow_clarity.monitors.review.policy import Policy
+    from mlflow_clarity.monitors.review.version_review import review_version
 
     if not isinstance(policy, Policy):
         policy = Policy.load(policy)
@@ -219,7 +226,7 @@ def wait(timeout: float | None = None) -> list[RunReport]:
     Raises:
         BaseException: The first error of a run, in strict mode.
     """
-    from .jobs import wait_all
+    from mlflow_clarity.jobs import wait_all
 
     jobs = wait_all(timeout)
     for job in jobs:

@@ -8,6 +8,13 @@ from typing import Any
 
 import click
 
+import mlflow_clarity
+from mlflow_clarity.manager import get_plugin_manager
+from mlflow_clarity.monitors.review.policy import Policy, PolicyError
+from mlflow_clarity.monitors.review.service import serve
+from mlflow_clarity.processing import explain_model
+from mlflow_clarity.report.files import report_to_folder
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -22,7 +29,6 @@ def cli() -> None:
 @cli.command("plugins")
 def plugins_command() -> None:
     """List every registered explainer and monitor and where it came from."""
-    from .manager import get_plugin_manager
 
     rows = [("KIND", "STEP", "PLUGIN", "DISTRIBUTION", "VERSION", "DESCRIPTION")]
     for registered in get_plugin_manager().steps():
@@ -95,8 +101,6 @@ def explain_command(
     2 for bad input.
     """
     import mlflow
-
-    from .logged_models import explain_model
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
@@ -181,8 +185,6 @@ def check_command(
 
     import mlflow
 
-    import mlflow_clarity
-
     _quiet_tracking(tracking_uri)
     try:
         result = mlflow_clarity.check(
@@ -238,8 +240,6 @@ def review_command(
 
     import mlflow
 
-    import mlflow_clarity
-
     _quiet_tracking(tracking_uri)
     try:
         result = mlflow_clarity.review(
@@ -286,9 +286,6 @@ def reviewer_command(
     """
     import os
 
-    from .monitors.review_policy import Policy, PolicyError
-    from .monitors.reviewer_service import serve
-
     secret = os.environ.get(secret_env)
     if not secret:
         click.echo(f"error: set the webhook secret in ${secret_env}", err=True)
@@ -316,8 +313,6 @@ def report_command(model_uri: str, output_dir: str, tracking_uri: str | None) ->
     from pathlib import Path
 
     import mlflow
-
-    from .report_files import report_to_folder
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)

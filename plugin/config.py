@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .errors import ClarityWarning
+from mlflow_clarity.exceptions import ClarityWarning
 
 ENV_PREFIX = "MLFLOW_CLARITY_"
 _TRUE = {"1", "true", "yes", "on"}

@@ -1,4 +1,4 @@
-"""The single place where mlflow-clarity swallows an error, and its warning class."""
+"""The single place where mlflow-clarity swallows an error."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from mlflow_clarity.config import current_config
+from mlflow_clarity.exceptions import ClarityWarning
+
 logger = logging.getLogger("mlflow_clarity")
 
 STRICT_HINT = "Set MLFLOW_CLARITY_STRICT=1 to raise instead."
@@ -15,14 +18,6 @@ STRICT_HINT = "Set MLFLOW_CLARITY_STRICT=1 to raise instead."
 _strict_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "mlflow_clarity_strict", default=None
 )
-
-
-class ClarityWarning(UserWarning):
-    """Warns that an mlflow-clarity step or plugin failed; the user's call still succeeded."""
-
-
-class ClarityStrictError(RuntimeError):
-    """Raised in strict mode for a failure that has no exception of its own (a timeout)."""
 
 
 def report_failure(what: str, exc: BaseException, *, consequence: str = "") -> None:
@@ -56,8 +51,6 @@ def is_strict() -> bool:
     override = _strict_override.get()
     if override is not None:
         return override
-    from .config import current_config
-
     return current_config().strict
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .errors import logger
+from mlflow_clarity.errors import logger
 
 _lock = threading.Lock()
 _pending: list[Job] = []

@@ -1,20 +1,14 @@
-"""Explaining models logged earlier: resolve the URI, load the model, run the pipeline."""
+"""Models logged earlier: resolve a ``models:/`` URI to its LoggedModel and load it."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .config import current_config
-from .data_files import DataLike, read_data
-from .errors import logger, strict_mode
-from .reference import RawReference
-from .types import ModelContext
-
-if TYPE_CHECKING:
-    from .types import RunReport
+from mlflow_clarity.errors import logger
+from mlflow_clarity.types import ModelContext
 
 _NATIVE_FLAVORS = ("sklearn", "xgboost", "lightgbm", "pytorch")
 _MODEL_ID_URI = re.compile(r"^models:/(m-[0-9a-f]+)$")
@@ -69,15 +63,6 @@ def resolve_model_uri(model_uri: str) -> ResolvedModel:
     return ResolvedModel(model_id, mv.name, str(mv.version))
 
 
-def _split_labels(data: Any, labels: Any) -> tuple[Any, Any]:
-    if not isinstance(labels, str):
-        return data, labels
-    columns = getattr(data, "columns", None)
-    if columns is None or labels not in columns:
-        raise ValueError(f"label column {labels!r} is not in the data")
-    return data.drop(columns=[labels]), data[labels]
-
-
 def _load_model(model_uri: str, flavors: dict[str, Any]) -> tuple[str, Any]:
     """Load the model's native object where we can, else the pyfunc model."""
     for flavor in _NATIVE_FLAVORS:
@@ -112,16 +97,3 @@ def load_context(resolved: ResolvedModel) -> ModelContext:
         registered_model_name=resolved.registered_model_name,
         registered_model_version=resolved.registered_model_version,
     )
-
-
-def explain_model(
-    model_uri: str, data: DataLike, labels: Any = None, *, strict: bool | None = None
-) -> RunReport:
-    """Implement :func:`mlflow_clarity.explain`."""
-    from .runner import process
-
-    ctx = load_context(resolve_model_uri(model_uri))
-    features, label_values = _split_labels(read_data(data), labels)
-    explicit = RawReference(features, label_values, "explicit")
-    with strict_mode(strict):
-        return process(ctx, explicit, current_config())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -11,23 +12,65 @@ from typing import Any
 
 import pluggy
 
-from .config import current_config
-from .errors import logger, report_failure
-from .hooks import specs
-from .types import ExplainerSpec, ModelContext, MonitorSpec, RunReport, StepSpec
+from mlflow_clarity.config import current_config
+from mlflow_clarity.errors import logger, report_failure
+from mlflow_clarity.hooks import specs
+from mlflow_clarity.types import (
+    ExplainerSpec,
+    ModelContext,
+    MonitorSpec,
+    ReportSection,
+    RunReport,
+    StepSpec,
+)
 
 ENTRY_POINT_GROUP = specs.PROJECT_NAME
-BUILTIN_PLUGINS: tuple[str, ...] = (  # explainers run in this order: agreement needs both
-    "mlflow_clarity.explainers.shap_explainer",
-    "mlflow_clarity.explainers.lime_explainer",
+BUILTIN_PLUGINS: tuple[str, ...] = (  # each step orders itself with after=
+    "mlflow_clarity.explainers.shap.step",
+    "mlflow_clarity.explainers.lime.step",
     "mlflow_clarity.explainers.agreement",
-    "mlflow_clarity.monitors.baseline",
+    "mlflow_clarity.monitors.baseline.step",
 )
 _SELF_DIST = "mlflow-clarity"
 
 
 class PluginConflictError(ValueError):
     """Two plugins registered steps with the same name."""
+
+
+class UnknownHookError(ValueError):
+    """A plugin defines a ``clarity_*`` function that is not one of the hooks."""
+
+
+HOOK_NAMES: tuple[str, ...] = tuple(
+    name for name in vars(specs) if name.startswith("clarity_") and callable(getattr(specs, name))
+)
+"""The names of every hook a plugin may implement."""
+
+
+def unknown_hooks(plugin: object) -> list[str]:
+    """Messages for a plugin's ``clarity_*`` attributes that name no hook (typos).
+
+    pluggy registers a misspelled hook silently, and it is then never called.
+
+    Args:
+        plugin: A plugin module or object.
+
+    Returns:
+        One message per unknown name, with the closest hook name when there is one.
+    """
+    messages = []
+    for name in dir(plugin):
+        if not name.startswith("clarity_") or name in HOOK_NAMES:
+            continue
+        if not callable(getattr(plugin, name, None)):
+            continue
+        close = difflib.get_close_matches(name, HOOK_NAMES, n=1)
+        hint = (
+            f"; did you mean {close[0]}?" if close else f"; the hooks are {', '.join(HOOK_NAMES)}"
+        )
+        messages.append(f"{name} is not a hook, so it is never called; {hint}")
+    return messages
 
 
 @dataclass(frozen=True)
@@ -69,6 +112,21 @@ class ClarityPluginManager(pluggy.PluginManager):
         super().__init__(specs.PROJECT_NAME)
         self.add_hookspecs(specs)
         self.origins: dict[str, PluginOrigin] = {}
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register a plugin as pluggy does, then warn about ``clarity_*`` typos in it.
+
+        pluggy already rejects an implementation whose arguments are not those of its
+        hook (``PluginValidationError``); the callers report that and skip the plugin.
+        """
+        registered = super().register(plugin, name)
+        for message in unknown_hooks(plugin):
+            report_failure(
+                f"plugin {registered or name!r}",
+                UnknownHookError(message),
+                consequence="Its other hooks still run.",
+            )
+        return registered
 
     def load_builtins(self) -> None:
         """Register the built-in plugins through the same hooks third parties use."""
@@ -171,8 +229,48 @@ class ClarityPluginManager(pluggy.PluginManager):
         return self._collect("clarity_monitors", MonitorSpec)
 
     def steps(self) -> list[RegisteredStep]:
-        """Return all steps in run order: monitors (cheap, bounded) first, then explainers."""
+        """Return all steps in registration order: monitors (cheap, bounded) first, then
+        explainers; the pipeline then moves each step after those its ``after`` names."""
         return self.monitors() + self.explainers()
+
+    def step(self, name: str) -> RegisteredStep:
+        """Return the registered step called ``name``.
+
+        Raises:
+            KeyError: No enabled step has that name.
+        """
+        for registered in self.steps():
+            if registered.spec.name == name:
+                return registered
+        raise KeyError(f"no step named {name!r} is registered")
+
+    def report_sections(
+        self, context: ModelContext, report: RunReport
+    ) -> list[tuple[str, ReportSection]]:
+        """Collect every ``clarity_report_sections`` implementation's sections.
+
+        Each implementation runs in its own guard; one that raises or returns something
+        other than ReportSection objects is reported and adds nothing.
+
+        Returns:
+            ``(plugin name, section)`` pairs, built-ins first.
+        """
+        kwargs: dict[str, Any] = {"context": context, "report": report}
+        sections: list[tuple[str, ReportSection]] = []
+        for impl in self.hook.clarity_report_sections.get_hookimpls():
+            try:
+                produced = list(impl.function(*[kwargs[n] for n in impl.argnames]) or ())
+                wrong = [p for p in produced if not isinstance(p, ReportSection)]
+                if wrong:
+                    raise TypeError(
+                        "clarity_report_sections must return ReportSection objects, "
+                        f"got {type(wrong[0]).__name__}"
+                    )
+            except Exception as exc:
+                report_failure(f"plugin {impl.plugin_name!r} hook clarity_report_sections", exc)
+                continue
+            sections.extend((impl.plugin_name, section) for section in produced)
+        return sections
 
     def notify_results_stored(self, context: ModelContext, report: RunReport) -> None:
         """Call every ``clarity_results_stored`` implementation, each in its own guard."""

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .types import ModelContext
+from mlflow_clarity.types import ModelContext
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .tabular_encoding import TableEncoding
+    from mlflow_clarity.data.encoding import TableEncoding
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def is_classifier(model: Any) -> bool:
     return hasattr(model, "predict_proba") and hasattr(model, "classes_")
 
 
-def make_frame_predictor(ctx: ModelContext) -> Predictor:
+def _frame_predictor(ctx: ModelContext) -> Predictor:
     """Wrap the model of ``ctx`` as a function of DataFrames like its training data.
 
     Classifiers give one probability per class; torch modules their raw output; every
@@ -108,28 +108,58 @@ def make_frame_predictor(ctx: ModelContext) -> Predictor:
     return Predictor(lambda frame: as_2d(model.predict(frame)), (), "model output", False)
 
 
-def make_predictor(ctx: ModelContext, encoding: TableEncoding) -> Predictor:
-    """Wrap the model of ``ctx`` as a function of encoded matrices.
-
-    Outputs are those of :func:`make_frame_predictor`; matrices are decoded back to the
-    model's DataFrame input (torch modules take the matrix itself).
-
-    Args:
-        ctx: The model's context.
-        encoding: How matrices map back to the model's DataFrame input.
-
-    Returns:
-        The predictor.
-
-    Raises:
-        TypeError: A torch module with non-numeric inputs.
-    """
+def _encoded_predictor(ctx: ModelContext, encoding: TableEncoding) -> Predictor:
     module = torch_module(ctx.model)
     if module is not None:
         if not encoding.all_numeric:
             raise TypeError("a torch module needs numeric inputs")
         return Predictor(_torch_fn(module), (), "model output", False)
-    frame_predictor = make_frame_predictor(ctx)
+    frame_predictor = _frame_predictor(ctx)
     return dataclasses.replace(
         frame_predictor, fn=lambda matrix: frame_predictor.fn(encoding.decode(matrix))
     )
+
+
+def _input_columns(ctx: ModelContext) -> list[str] | None:
+    if ctx.reference is not None:
+        return list(ctx.reference.columns)
+    inputs = getattr(ctx.signature, "inputs", None)
+    names = inputs.input_names() if inputs is not None and inputs.has_input_names() else None
+    return [str(n) for n in names] if names else None
+
+
+def predictor(ctx: ModelContext, encoding: TableEncoding | None = None) -> Predictor:
+    """The model of ``ctx`` as a function of its inputs, whatever its flavor.
+
+    Without ``encoding``, ``fn`` takes a DataFrame like the model's training data, or a
+    2-D array whose columns are the reference data's (or the signature's) columns in
+    order. With an ``encoding`` (:class:`~mlflow_clarity.data.encoding.TableEncoding`),
+    ``fn`` takes encoded float matrices, which are decoded back to the model's input.
+    Either way it returns a float ``(rows, outputs)`` array: one probability per class for
+    classifiers (``output_names`` are the classes), the raw output of torch modules, and
+    what ``predict`` returns for every other model (the stored pyfunc model when the
+    in-memory one cannot be called).
+
+    Args:
+        ctx: The step's context.
+        encoding: How matrices map to the model's DataFrame input, or None.
+
+    Returns:
+        The predictor.
+
+    Raises:
+        TypeError: A torch module with non-numeric inputs (with an encoding).
+    """
+    if encoding is not None:
+        return _encoded_predictor(ctx, encoding)
+    frame_predictor = _frame_predictor(ctx)
+    columns = _input_columns(ctx)
+
+    def fn(inputs: Any) -> np.ndarray:
+        import pandas as pd
+
+        if not isinstance(inputs, pd.DataFrame):
+            inputs = pd.DataFrame(inputs, columns=columns)
+        return frame_predictor.fn(inputs)
+
+    return dataclasses.replace(frame_predictor, fn=fn)

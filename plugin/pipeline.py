@@ -10,15 +10,15 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .config import ClarityConfig
-from .errors import logger, report_failure
-from .manager import RegisteredStep
-from .types import ModelContext, StepOutput, StepResult, StepSkipped, StepWorkspace
+from mlflow_clarity.config import ClarityConfig
+from mlflow_clarity.errors import logger, report_failure
+from mlflow_clarity.manager import RegisteredStep
+from mlflow_clarity.types import ModelContext, StepOutput, StepResult, StepSkipped, StepWorkspace
 
 _REASON_LIMIT = 500
 
@@ -98,6 +98,7 @@ def run_step(
     *,
     budget_s: float,
     deadline: float,
+    upstream: Mapping[str, StepResult] | None = None,
 ) -> StepResult:
     """Run one step inside its guard and time limit.
 
@@ -108,6 +109,7 @@ def run_step(
         staging: The staging ``clarity/`` folder; the step's files are copied in on success.
         budget_s: The step's share of the remaining budget (a sizing hint).
         deadline: ``time.monotonic()`` value after which the step is abandoned.
+        upstream: Results of earlier steps; the step sees those its ``after`` names.
 
     Returns:
         The step's result; never raises except in strict mode.
@@ -125,7 +127,14 @@ def run_step(
         options=MappingProxyType(dict(config.step_options.get(spec.name, {}))),
     )
     out_dir = Path(tempfile.mkdtemp(prefix=f"clarity-{spec.name}-"))
-    workspace = StepWorkspace(out_dir=out_dir, root=staging, budget_s=budget_s, deadline=deadline)
+    wanted = {n: r for n, r in (upstream or {}).items() if n in spec.after}
+    workspace = StepWorkspace(
+        out_dir=out_dir,
+        root=staging,
+        budget_s=budget_s,
+        deadline=deadline,
+        upstream=MappingProxyType(wanted),
+    )
     finished, output, error = _call_in_thread(spec.run, step_ctx, workspace)
     duration = time.monotonic() - started
     if not finished:
@@ -184,6 +193,48 @@ def _succeeded(
         metrics=MappingProxyType(_prefixed(name, output.metrics, numeric=True)),
         tags=MappingProxyType(_prefixed(name, output.tags, numeric=False)),
         summary=MappingProxyType(dict(output.summary)),
+        results=MappingProxyType(dict(output.results)),
+    )
+
+
+def run_order(steps: Sequence[RegisteredStep]) -> tuple[list[RegisteredStep], list[str]]:
+    """Order steps so that each runs after the steps its ``after`` names.
+
+    Registration order is kept wherever the dependencies allow (a stable topological
+    sort); names of steps that are not registered are ignored.
+
+    Args:
+        steps: The registered steps, in registration order.
+
+    Returns:
+        The steps in run order, and the names of steps left out because their
+        dependencies form a cycle.
+    """
+    names = {registered.spec.name for registered in steps}
+    pending = list(steps)
+    done: set[str] = set()
+    ordered: list[RegisteredStep] = []
+    while pending:
+        ready = next(
+            (r for r in pending if all(d in done or d not in names for d in r.spec.after)), None
+        )
+        if ready is None:
+            break
+        ordered.append(ready)
+        done.add(ready.spec.name)
+        pending.remove(ready)
+    return ordered, [registered.spec.name for registered in pending]
+
+
+def _skipped(registered: RegisteredStep, reason: str) -> StepResult:
+    spec = registered.spec
+    logger.info("mlflow-clarity: step %r skipped: %s", spec.name, reason)
+    return StepResult(
+        name=spec.name,
+        kind=spec.kind,
+        plugin=registered.origin.plugin,
+        status="skipped",
+        reason=reason,
     )
 
 
@@ -195,39 +246,47 @@ def run_pipeline(
 ) -> tuple[StepResult, ...]:
     """Run every step one at a time within the total time budget.
 
-    Each step gets an equal share of what is left of the budget as a sizing hint, and
-    the whole remaining budget as its hard limit. Once the budget is used up, the steps
-    not yet started are skipped with that reason.
+    Steps run in registration order, each after the steps its ``after`` names (see
+    :func:`run_order`); steps whose dependencies form a cycle are skipped with that
+    reason. Each step gets an equal share of what is left of the budget as a sizing hint,
+    and the whole remaining budget as its hard limit. Once the budget is used up, the
+    steps not yet started are skipped with that reason.
 
     Args:
         ctx: The context of the logged model.
-        steps: The steps, in run order.
+        steps: The steps, in registration order.
         config: Effective configuration (budget, selection, step options).
         staging: The staging ``clarity/`` folder.
 
     Returns:
-        One result per step, in order.
+        One result per step, in run order (steps left out for a cycle last).
     """
+    ordered, cyclic = run_order(steps)
     deadline = time.monotonic() + config.budget_s
-    results: list[StepResult] = []
-    for index, registered in enumerate(steps):
+    results: dict[str, StepResult] = {}
+    for index, registered in enumerate(ordered):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            spec = registered.spec
             reason = f"the time budget ({config.budget_s:g}s) was used up before it started"
-            logger.info("mlflow-clarity: step %r skipped: %s", spec.name, reason)
-            results.append(
-                StepResult(
-                    name=spec.name,
-                    kind=spec.kind,
-                    plugin=registered.origin.plugin,
-                    status="skipped",
-                    reason=reason,
-                )
-            )
+            results[registered.spec.name] = _skipped(registered, reason)
             continue
-        share = remaining / (len(steps) - index)
-        results.append(
-            run_step(registered, ctx, config, staging, budget_s=share, deadline=deadline)
+        share = remaining / (len(ordered) - index)
+        results[registered.spec.name] = run_step(
+            registered,
+            ctx,
+            config,
+            staging,
+            budget_s=share,
+            deadline=deadline,
+            upstream=results,
         )
-    return tuple(results)
+    for registered in steps:
+        if registered.spec.name in cyclic:
+            reason = f"its after= dependencies form a cycle ({', '.join(registered.spec.after)})"
+            report_failure(
+                f"step {registered.spec.name!r}",
+                ValueError(reason),
+                consequence="It was skipped; the other steps still ran.",
+            )
+            results[registered.spec.name] = _skipped(registered, reason)
+    return tuple(results.values())

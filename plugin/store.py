@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import report_failure
+from mlflow_clarity.errors import report_failure
+from mlflow_clarity.layout import ARTIFACT_DIR, STATUS, local, remote
 
 if TYPE_CHECKING:
-    from .types import ModelContext, RunReport, RunStatus
+    from mlflow_clarity.types import ModelContext, RunReport, RunStatus
 
-ARTIFACT_DIR = "clarity"
-STATUS_FILE = "status.json"
 STATUS_TAG = "clarity.status"
 _METRICS_PER_BATCH = 1000
 
@@ -32,7 +33,15 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write strict JSON (no NaN literals), creating parent folders."""
+    """Write ``data`` as JSON the way built-in steps do, creating parent folders.
+
+    NaN and infinities become ``null`` (strict JSON, readable by any parser), keys become
+    strings and other objects (numpy scalars, dates, paths) their ``str``.
+
+    Args:
+        path: The file to write, usually inside ``workspace.out_dir``.
+        data: JSON-ready data.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps(_json_safe(data), indent=2, allow_nan=False, default=str), encoding="utf-8"
@@ -78,7 +87,8 @@ def log_metrics(run_id: str, model_id: str, metrics: dict[str, float], step: int
 
 
 def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunReport:
-    """Upload ``clarity/`` into the model's artifacts, log metrics, then set status tags.
+    """Write ``status.json``, upload ``clarity/`` into the model's artifacts, log metrics,
+    then set status tags.
 
     The status tag is set last, so that a reader who sees it finds the artifacts.
 
@@ -90,7 +100,7 @@ def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunRep
     Returns:
         The report, with ``storage_error`` and a ``failed`` status if the upload failed.
     """
-    write_json(staging / STATUS_FILE, report.to_dict())
+    write_json(local(staging, STATUS), report.to_dict())
     try:
         _client().log_model_artifacts(ctx.model_id, str(staging), artifact_path=ARTIFACT_DIR)
     except Exception as exc:
@@ -113,3 +123,63 @@ def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunRep
     except Exception as exc:
         report_failure(f"tagging model {ctx.model_id} with clarity.status", exc)
     return report
+
+
+def artifact_location(model_id: str) -> str:
+    """The artifact location of a LoggedModel."""
+    return _client().get_logged_model(model_id).artifact_location
+
+
+def download_clarity(model_id: str, target: Path) -> Path:
+    """Download a LoggedModel's whole ``clarity/`` folder into ``target``.
+
+    Returns:
+        The local ``clarity/`` folder.
+
+    Raises:
+        FileNotFoundError: The model has no ``clarity/`` folder; the message says how to
+            make one.
+    """
+    import mlflow
+
+    uri = remote(artifact_location(model_id))
+    if not mlflow.artifacts.list_artifacts(artifact_uri=uri):
+        raise FileNotFoundError(
+            f"model {model_id} has no clarity/ folder; create one with "
+            f"mlflow-clarity explain models:/{model_id} --data TRAINING_DATA.csv"
+        )
+    mlflow.artifacts.download_artifacts(uri, dst_path=str(target))
+    return target / ARTIFACT_DIR
+
+
+def download_files(model_id: str, folder: str, names: Iterable[str], target: Path) -> Path:
+    """Download those of ``names`` that exist in one folder of a model's ``clarity/``.
+
+    Args:
+        model_id: The LoggedModel.
+        folder: The folder, relative to ``clarity/`` (a :mod:`mlflow_clarity.layout` path).
+        names: File names inside that folder.
+        target: Local folder to download into (created).
+
+    Returns:
+        ``target``.
+    """
+    import mlflow
+
+    uri = remote(artifact_location(model_id), folder)
+    target.mkdir(parents=True, exist_ok=True)
+    present = {Path(f.path).name for f in mlflow.artifacts.list_artifacts(artifact_uri=uri)}
+    for name in names:
+        if name in present:
+            mlflow.artifacts.download_artifacts(f"{uri}/{name}", dst_path=str(target))
+    return target
+
+
+def upload_files(model_id: str, folder: Path, relative_paths: Iterable[str]) -> None:
+    """Upload some files of a local ``clarity/`` copy back into the model's ``clarity/``."""
+    with tempfile.TemporaryDirectory(prefix="clarity-upload-") as tmp:
+        for relative in relative_paths:
+            target = local(Path(tmp), relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(local(folder, relative).read_bytes())
+        _client().log_model_artifacts(model_id, tmp, artifact_path=ARTIFACT_DIR)

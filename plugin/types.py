@@ -7,6 +7,8 @@ context another plugin sees, and the pipeline can record exactly what each step 
 from __future__ import annotations
 
 import dataclasses
+import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
+
+STEP_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+"""What a step name may contain; names become folder names and metric prefixes."""
 
 StepKind = Literal["explainer", "monitor"]
 StepStatus = Literal["ok", "skipped", "failed", "timed_out"]
@@ -170,14 +175,24 @@ class StepWorkspace:
             stored under ``clarity/<folder>/`` when the step succeeds.
         root: The staging ``clarity/`` folder holding the outputs of steps that already
             finished (read-only for this step).
-        budget_s: This step's share of the remaining time budget, a sizing hint.
-        deadline: ``time.monotonic()`` value after which the step is abandoned.
+        budget_s: This step's share of the remaining time budget, a sizing hint: divisible
+            work should plan for it and stop by :attr:`deadline` at the latest.
+        deadline: ``time.monotonic()`` value after which the step is abandoned: its thread
+            is left running, its files are dropped and its status is ``timed_out``.
+        upstream: The results of the steps named in the spec's ``after``, by name, for
+            those that ran before this one (any status; check ``status``). Their
+            in-memory values are in ``upstream[name].results``.
     """
 
     out_dir: Path
     root: Path
     budget_s: float
     deadline: float
+    upstream: Mapping[str, StepResult] = field(default_factory=_empty)
+
+    def seconds_left(self) -> float:
+        """Seconds until :attr:`deadline` (negative once it has passed)."""
+        return self.deadline - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -190,11 +205,15 @@ class StepOutput:
         tags: Short strings set as LoggedModel tags; keys are prefixed with
             ``clarity.<step>.``.
         summary: JSON-ready facts recorded for the step in ``status.json``.
+        results: In-memory values for the steps that run after this one (``after=``) and
+            for report sections (``clarity_report_sections``): arrays, frames, dicts.
+            Never stored; store what should last as files in ``workspace.out_dir``.
     """
 
     metrics: Mapping[str, float] = field(default_factory=_empty)
     tags: Mapping[str, str] = field(default_factory=_empty)
     summary: Mapping[str, Any] = field(default_factory=_empty)
+    results: Mapping[str, Any] = field(default_factory=_empty)
 
 
 def _always(ctx: ModelContext) -> bool:
@@ -215,6 +234,8 @@ class StepSpec:
         folder: Output folder under ``clarity/``; defaults to ``explanations/<name>``
             for explainers and ``monitoring/<name>`` for monitors.
         description: One line shown by ``mlflow-clarity plugins``.
+        after: Names of steps this one runs after; their results reach ``run`` in
+            ``workspace.upstream``. A name that is not registered is ignored.
     """
 
     kind: ClassVar[StepKind]
@@ -227,10 +248,18 @@ class StepSpec:
     needs_data: bool = True
     folder: str | None = None
     description: str = ""
+    after: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.name or not all(part for part in self.name.split(".")):
-            raise ValueError(f"invalid step name {self.name!r}")
+        if not isinstance(self.name, str) or not STEP_NAME.fullmatch(self.name):
+            raise ValueError(
+                f"invalid step name {self.name!r}: use lower-case letters, digits and "
+                "'_', '.' or '-' (third parties: '<package>.<name>')"
+            )
+        if isinstance(self.after, str) or not all(isinstance(a, str) for a in self.after):
+            raise TypeError(f"step {self.name!r}: after must be a tuple of step names")
+        if self.name in self.after:
+            raise ValueError(f"step {self.name!r} cannot run after itself")
         folder = self.output_folder
         if folder.startswith("/") or ".." in folder.split("/") or "\\" in folder:
             raise ValueError(f"step {self.name!r}: folder {folder!r} must be a relative path")
@@ -272,6 +301,8 @@ class StepResult:
         metrics: Metrics the step produced (already prefixed).
         tags: Tags the step produced (already prefixed).
         summary: The step's own summary.
+        results: The step's in-memory values (:attr:`StepOutput.results`); not written
+            to ``status.json`` and empty in reports read back from it.
     """
 
     name: str
@@ -284,9 +315,10 @@ class StepResult:
     metrics: Mapping[str, float] = field(default_factory=_empty)
     tags: Mapping[str, str] = field(default_factory=_empty)
     summary: Mapping[str, Any] = field(default_factory=_empty)
+    results: Mapping[str, Any] = field(default_factory=_empty, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
+        """Return a JSON-ready dict (without the in-memory ``results``)."""
         return {
             "name": self.name,
             "kind": self.kind,
@@ -373,4 +405,46 @@ class RunReport:
             "config": dict(self.config),
             "versions": dict(self.versions),
             "storage_error": self.storage_error,
+        }
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A section a plugin adds to ``report.html`` and ``model_card.md``.
+
+    Everything is plain text: the report escapes it for HTML and for markdown, so a
+    value that came from data cannot inject markup.
+
+    Attributes:
+        title: The section's heading.
+        paragraphs: Text paragraphs, in order.
+        columns: Header of an optional table.
+        rows: The table's rows, each as long as ``columns`` (values are shown with
+            ``str``).
+    """
+
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.title, str) or not self.title.strip():
+            raise ValueError("a report section needs a non-empty title")
+        if isinstance(self.paragraphs, str):
+            raise TypeError("paragraphs must be a tuple of strings, not one string")
+        for row in self.rows:
+            if len(row) != len(self.columns):
+                raise ValueError(
+                    f"section {self.title!r}: a row has {len(row)} values for "
+                    f"{len(self.columns)} columns"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (as stored in ``clarity/report_sections.json``)."""
+        return {
+            "title": self.title,
+            "paragraphs": [str(p) for p in self.paragraphs],
+            "columns": [str(c) for c in self.columns],
+            "rows": [[str(v) for v in row] for row in self.rows],
         }

@@ -12,7 +12,7 @@ import pytest
 
 import mlflow_clarity
 from mlflow_clarity import config
-from mlflow_clarity.hooks import interceptor
+from mlflow_clarity.hooks.patches import log_model as interceptor
 from mlflow_clarity.manager import reset_plugin_manager
 
 _ENV = (

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from mlflow_clarity.config import ClarityConfig
+from mlflow_clarity.data.reference import RawReference, prepare_reference
 from mlflow_clarity.manager import PluginOrigin, RegisteredStep
-from mlflow_clarity.reference import RawReference, prepare_reference
 from mlflow_clarity.types import ExplainerSpec, ModelContext, StepSpec
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import mlflow_clarity
+from mlflow_clarity.data.reference import ReferenceDataError
 from mlflow_clarity.monitors import Baseline, DataProfile, build_baseline, build_profile
-from mlflow_clarity.reference import ReferenceDataError
 
 from models import classification_data, logistic
 
@@ -245,7 +245,7 @@ def test_logged_model_carries_its_baseline(tracking: str) -> None:
 def test_outputs_profile_stops_at_the_deadline() -> None:
     import time
 
-    from mlflow_clarity.monitors import baseline as baseline_module
+    from mlflow_clarity.monitors.baseline import step as baseline_module
 
     from helpers import context
 

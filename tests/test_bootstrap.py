@@ -44,7 +44,7 @@ def test_bootstrap_is_registered_as_an_mlflow_run_context_provider() -> None:
     from importlib.metadata import entry_points
 
     (ep,) = [e for e in entry_points(group="mlflow.run_context_provider") if e.name == "clarity"]
-    assert ep.value == "mlflow_clarity.hooks.bootstrap:ClarityContextProvider"
+    assert ep.value == "mlflow_clarity.hooks.patches.bootstrap:ClarityContextProvider"
     provider = ep.load()()
     assert provider.in_context() is False and provider.tags() == {}
 

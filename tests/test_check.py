@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 import mlflow_clarity
 from mlflow_clarity.cli import cli
-from mlflow_clarity.data_files import iter_chunks
+from mlflow_clarity.data.files import iter_chunks
 from mlflow_clarity.monitors import build_baseline
-from mlflow_clarity.monitors.drift_check import CheckInputError, check_batch
+from mlflow_clarity.monitors.check.drift_check import CheckInputError, check_batch
 
 from helpers import model_tags
 from models import classification_data, logistic, regression_data
@@ -255,7 +255,7 @@ def test_files_are_read_in_chunks_with_bounded_memory(tmp_path: Path) -> None:
 
 
 def test_report_escapes_names_and_values(tmp_path: Path) -> None:
-    from mlflow_clarity.monitors.check_runner import write_check_files
+    from mlflow_clarity.monitors.check.runner import write_check_files
 
     rng = np.random.default_rng(0)
     evil = "<script>alert(1)</script>"

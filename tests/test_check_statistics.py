@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mlflow_clarity.monitors import Baseline, build_baseline
-from mlflow_clarity.monitors.drift_check import check_batch
+from mlflow_clarity.monitors.check.drift_check import check_batch
 
 CITIES = np.array(["paris", "lyon", "nice", "lille", "brest"])
 CITY_P = np.array([0.4, 0.25, 0.15, 0.12, 0.08])

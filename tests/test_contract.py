@@ -19,10 +19,10 @@ HANDED_ON = {
     ("plugin/pipeline.py", "target"),  # stored, then judged by run_step's guard
     ("plugin/pipeline.py", "run_step"),  # reported by _failed()
     ("plugin/logged_models.py", "_load_model"),  # falls back to the pyfunc loader
-    ("explainers/shap_explainer.py", "_explain_with_fallbacks"),  # reason kept in card.json
-    ("explainers/lime_explainer.py", "_explain_rows"),  # reason kept in explanations.json
-    ("monitors/baseline.py", "build"),  # reason kept in baseline.json's notes
-    ("monitors/reviewer_service.py", "_work"),  # logged, kept in the service's review log
+    ("explainers/shap/step.py", "_explain_with_fallbacks"),  # reason kept in card.json
+    ("explainers/lime/step.py", "_explain_rows"),  # reason kept in explanations.json
+    ("monitors/baseline/step.py", "build"),  # reason kept in baseline.json's notes
+    ("monitors/review/service.py", "_work"),  # logged, kept in the service's review log
 }
 
 
@@ -40,6 +40,7 @@ def test_every_hook_is_prefixed_and_documented() -> None:
         "clarity_explainers",
         "clarity_monitors",
         "clarity_results_stored",
+        "clarity_report_sections",
     }
     for hook in hooks:
         assert len(inspect.getdoc(hook) or "") > 100, hook.__name__

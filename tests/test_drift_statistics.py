@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlflow_clarity.monitors import drift_statistics as stats
-from mlflow_clarity.monitors.batch_profile import CentralMoments
+from mlflow_clarity.monitors.baseline.batch_profile import CentralMoments
+from mlflow_clarity.monitors.check import statistics as stats
 
 
 def test_ndcg_matches_sagemaker_worked_example() -> None:

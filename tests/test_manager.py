@@ -37,7 +37,7 @@ def test_builtins_register_through_the_hooks() -> None:
     assert steps["baseline"].spec.kind == "monitor"
     assert steps["shap"].origin.distribution == "mlflow-clarity"
     # built-ins are registered plugins like any other
-    assert pm.has_plugin("mlflow_clarity.explainers.shap_explainer")
+    assert pm.has_plugin("mlflow_clarity.explainers.shap.step")
 
 
 def test_third_party_plugin_is_discovered_with_its_distribution(install_plugin) -> None:

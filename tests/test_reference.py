@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlflow.models import infer_signature
 
-from mlflow_clarity.reference import (
+from mlflow_clarity.data.reference import (
     RawReference,
     ReferenceDataError,
     expected_columns,

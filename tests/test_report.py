@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import mlflow_clarity
 from mlflow_clarity.cli import cli
-from mlflow_clarity.model_card import md
-from mlflow_clarity.model_summary import describe_model
+from mlflow_clarity.report.card import md
+from mlflow_clarity.report.model_summary import describe_model
 
 from helpers import clarity_file
 from models import classification_data, torch_regressor

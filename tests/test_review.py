@@ -25,10 +25,10 @@ from cryptography.fernet import Fernet
 
 import mlflow_clarity
 from mlflow_clarity.cli import cli
-from mlflow_clarity.monitors.review import ReviewResult, Rule
-from mlflow_clarity.monitors.review_description import END, START, with_review_section
-from mlflow_clarity.monitors.review_policy import Policy, PolicyError
-from mlflow_clarity.monitors.reviewer_service import DeliveryRejected, DeliveryVerifier
+from mlflow_clarity.monitors.review.description import END, START, with_review_section
+from mlflow_clarity.monitors.review.policy import Policy, PolicyError
+from mlflow_clarity.monitors.review.result import ReviewResult, Rule
+from mlflow_clarity.monitors.review.service import DeliveryRejected, DeliveryVerifier
 
 from models import classification_data
 from tracking_server import Server

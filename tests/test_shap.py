@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_clarity.explainers import shap_explainer
+from mlflow_clarity.explainers.shap import step as shap_explainer
 from mlflow_clarity.pipeline import run_pipeline
 from mlflow_clarity.types import StepResult
 

@@ -1,0 +1,309 @@
+"""Built-in explainer ``shap``: SHAP values with the right algorithm for each model.
+
+Exact TreeSHAP for xgboost, lightgbm and sklearn trees; exact linear SHAP for sklearn
+linear models; DeepLIFT-SHAP (else expected gradients) for torch modules; for any other
+model, Exact enumeration up to 10 features, else Permutation SHAP sized to the step's
+time budget, on the raw input columns (pipelines and mixed-type frames included). The
+choice, its reason and every fallback are recorded in ``card.json``; additivity,
+sampling error and background sensitivity in ``quality.json``.
+
+Options (``autolog(step_options={"shap": {...}})``): ``explainer`` forces an algorithm
+(``native_tree``, ``tree``, ``linear``, ``deep``, ``gradient``, ``exact``,
+``permutation``, ``kernel``); ``max_rows`` caps the rows explained (default 10,000 for
+trees, the sample for others); ``background_rows`` (default 100); ``max_evals`` (the
+permutation floor, default 500); ``nsamples`` (Kernel); ``plots`` (default True);
+``background_file`` (a ``background.parquet`` written earlier, reused by drift checks so
+that attributions of new data share the log-time background).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlflow_clarity import model_access
+from mlflow_clarity.data.encoding import TableEncoding
+from mlflow_clarity.errors import logger
+from mlflow_clarity.explainers.shap import artifacts as shap_artifacts
+from mlflow_clarity.explainers.shap import plots as shap_plots
+from mlflow_clarity.explainers.shap import quality as shap_quality
+from mlflow_clarity.explainers.shap.algorithms import (
+    ALGORITHMS,
+    MODEL_AGNOSTIC,
+    AlgorithmUnavailable,
+    Attribution,
+    ExplainSetup,
+    exact_evaluations,
+    permutation_evaluations,
+    seconds_per_model_row,
+)
+from mlflow_clarity.explainers.shap.selection import Choice, explainer_chain
+from mlflow_clarity.hooks.specs import hookimpl
+from mlflow_clarity.types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
+from mlflow_clarity.versions import library_versions
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BACKGROUND_ROWS = 100
+TREE_MAX_ROWS = 10_000
+DEEP_MAX_ROWS = 1_000
+GRADIENT_MAX_ROWS = 200
+AGREEMENT_ROWS = 50
+TOP_FEATURES_TAG = 5
+_BUDGET_SHARE = 0.5  # of the step's budget for the explanation itself; the rest for quality
+_NO_BACKGROUND = ("native_tree", "tree")
+
+
+@dataclass
+class _Attempts:
+    """What was tried, for the card."""
+
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _rows_the_model_accepts(setup: ExplainSetup, x: np.ndarray, attempts: _Attempts) -> Any:
+    """Positions of the rows to explain: rows with missing values only if the model takes them."""
+    import numpy as np
+
+    incomplete = ~np.isfinite(x).all(axis=1)
+    everything = np.arange(len(x))
+    if not incomplete.any() or setup.predictor is None:
+        return everything
+    try:
+        setup.predictor.fn(x[incomplete][:10])
+        return everything
+    except Exception as exc:  # the model rejects missing values: explain complete rows
+        if incomplete.all():
+            raise AlgorithmUnavailable(
+                f"the model fails on missing values ({type(exc).__name__}) and every row has one"
+            ) from exc
+        note = f"dropped {int(incomplete.sum())} row(s) with missing values the model rejects"
+        if note not in attempts.notes:
+            attempts.notes.append(note)
+        return everything[~incomplete]
+
+
+def _background(x: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return x[np.sort(rng.choice(len(x), size=min(rows, len(x)), replace=False))]
+
+
+def _model_rows_per_row(algorithm: str, setup: ExplainSetup, background: np.ndarray) -> int:
+    n = setup.n_features
+    if algorithm == "exact":
+        return exact_evaluations(n, len(background))
+    if algorithm == "kernel":
+        nsamples = setup.ctx.options.get("nsamples", "auto")
+        return (2 * n + 2048 if nsamples == "auto" else int(nsamples)) * len(background)
+    return permutation_evaluations(n, dict(setup.ctx.options)) * len(background)
+
+
+def _rows_for_budget(
+    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, budget_s: float
+) -> int:
+    """How many rows a model-agnostic algorithm can explain within its share of the budget."""
+    assert setup.predictor is not None
+    model_rows = _model_rows_per_row(choice.algorithm, setup, background)
+    per_row = seconds_per_model_row(setup.predictor, background, model_rows) * model_rows
+    affordable = int(_BUDGET_SHARE * budget_s / max(per_row, 1e-9))
+    if affordable < 1:
+        raise AlgorithmUnavailable(
+            f"too slow for the budget: about {per_row:.1f}s per row, {budget_s:.0f}s available"
+        )
+    return min(affordable, len(x))
+
+
+def _rows_to_explain(
+    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, budget_s: float
+) -> np.ndarray:
+    ctx = setup.ctx
+    cap = int(ctx.options.get("max_rows", 0)) or None
+    if choice.algorithm in _NO_BACKGROUND:
+        assert ctx.reference is not None
+        wanted = min(cap or TREE_MAX_ROWS, ctx.reference.n_rows)
+        if wanted > len(x):
+            frame, _ = ctx.reference.draw(wanted)
+            return setup.encoding.encode(frame)
+        return x[:wanted]
+    if choice.algorithm in MODEL_AGNOSTIC:
+        rows = _rows_for_budget(choice, setup, x, background, budget_s)
+    else:
+        rows = {"deep": DEEP_MAX_ROWS, "gradient": GRADIENT_MAX_ROWS}.get(choice.algorithm, len(x))
+    return x[: min(rows, cap or rows, len(x))]
+
+
+def _explain_with_fallbacks(
+    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, workspace: StepWorkspace
+) -> tuple[Choice, Attribution, np.ndarray, np.ndarray, _Attempts]:
+    """Try the chain; return the choice, attribution, rows explained and their positions.
+
+    Positions index the reference data's sampling order (see ``ReferenceData.draw``):
+    position ``i`` is row ``i`` of the sample, or of a bigger draw for trees.
+    """
+    import numpy as np
+
+    attempts = _Attempts()
+    for choice in explainer_chain(setup.ctx, setup.encoding):
+        remaining = workspace.deadline - time.monotonic()
+        try:
+            keep = _rows_the_model_accepts(setup, x, attempts)
+            budget = min(remaining, workspace.budget_s)
+            rows = _rows_to_explain(choice, setup, x[keep], background, budget)
+            ids = keep[: len(rows)] if len(rows) <= len(keep) else np.arange(len(rows))
+            attribution = ALGORITHMS[choice.algorithm](setup, rows, background)
+            return choice, attribution, rows, ids, attempts
+        except Exception as exc:  # recorded in card.json as the reason for the fallback
+            reason = str(exc) if isinstance(exc, AlgorithmUnavailable) else repr(exc)
+            logger.info("shap: %s did not work (%s); trying the next", choice.algorithm, reason)
+            attempts.fallbacks.append({"explainer": choice.algorithm, "reason": reason[:500]})
+    tried = "; ".join(f"{f['explainer']}: {f['reason']}" for f in attempts.fallbacks)
+    raise StepSkipped(f"no SHAP algorithm could explain this model ({tried})")
+
+
+def _background_agreement(
+    setup: ExplainSetup,
+    choice: Choice,
+    attribution: Attribution,
+    rows: np.ndarray,
+    pool: np.ndarray,
+    deadline: float,
+    started: float,
+) -> dict[str, Any]:
+    """Rank agreement of global importance under a second, independent background."""
+    if not attribution.uses_background:
+        return {"status": "not applicable", "reason": "path-dependent TreeSHAP uses no background"}
+    n = min(AGREEMENT_ROWS, len(rows))
+    elapsed = time.monotonic() - started
+    if time.monotonic() + elapsed * n / len(rows) * 1.5 > deadline:
+        return {"status": "skipped", "reason": "not enough time left in the budget"}
+    other = _background(pool, BACKGROUND_ROWS, setup.ctx.seed + 1)
+    second = ALGORITHMS[choice.algorithm](setup, rows[:n], other)
+    spearman = shap_quality.rank_agreement(
+        shap_quality.importance(attribution.values[:n]), shap_quality.importance(second.values)
+    )
+    return {"status": "ok", "rows": n, "spearman": spearman}
+
+
+def _card(
+    ctx: ModelContext,
+    choice: Choice,
+    attribution: Attribution,
+    background: np.ndarray,
+    attempts: _Attempts,
+) -> dict[str, Any]:
+    return {
+        "explainer": choice.algorithm,
+        "reason": choice.reason,
+        "fallbacks": attempts.fallbacks,
+        "output_space": attribution.output_space,
+        "outputs": list(attribution.output_names),
+        "rows_explained": len(attribution.values),
+        "background_rows": len(background) if attribution.uses_background else 0,
+        "background_sha256": hashlib.sha256(background.tobytes()).hexdigest(),
+        "model_rows_per_explained_row": attribution.evaluations,
+        "seed": ctx.seed,
+        "options": dict(ctx.options),
+        "notes": attempts.notes,
+        "versions": {k: v for k, v in library_versions().items() if k in ("shap", "numpy")},
+    }
+
+
+def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
+    import numpy as np
+
+    started = time.monotonic()
+    assert ctx.reference is not None  # guaranteed by needs_data
+    sample = ctx.reference.sample
+    columns = list(sample.columns)
+    encoding = TableEncoding.fit(sample)
+    x = encoding.encode(sample)
+    try:
+        predictor = model_access.predictor(ctx, encoding)
+    except (TypeError, AttributeError) as exc:
+        logger.info("shap: the model cannot be called on tabular data: %s", exc)
+        predictor = None
+    setup = ExplainSetup(ctx, encoding, predictor)
+    bg_rows = int(ctx.options.get("background_rows", BACKGROUND_ROWS))
+    complete = x[np.isfinite(x).all(axis=1)]
+    pool = complete if len(complete) else x  # the background avoids missing values if it can
+    if ctx.options.get("background_file"):  # the background of an earlier explanation
+        import pandas as pd
+
+        background = encoding.encode(pd.read_parquet(ctx.options["background_file"]))
+    else:
+        background = _background(pool, bg_rows, ctx.seed)
+    choice, attribution, rows, ids, attempts = _explain_with_fallbacks(
+        setup, x, background, workspace
+    )
+    reference_rows = ctx.reference.positions(int(ids.max()) + 1)[ids]
+    quality = {
+        "output_space": attribution.output_space,
+        "additivity": shap_quality.additivity(attribution),
+        "sampling_error": shap_quality.sampling_error(attribution),
+        "background_agreement": _background_agreement(
+            setup, choice, attribution, rows, pool, workspace.deadline, started
+        ),
+    }
+    card = _card(ctx, choice, attribution, background, attempts)
+    background_frame = encoding.decode(background)
+    written = shap_artifacts.write_all(
+        workspace.out_dir, attribution, columns, reference_rows, background_frame, quality, card
+    )
+    if ctx.options.get("plots", True):
+        labels = {c: encoding.category_labels(c) for c in columns}
+        shap_plots.draw_all(
+            workspace.out_dir,
+            attribution,
+            columns,
+            rows,
+            reference_rows,
+            shap_artifacts.representative_rows(attribution),
+            labels,
+        )
+    summary = written["global"]
+    return StepOutput(
+        metrics=_metrics(attribution, quality),
+        tags={
+            "explainer": choice.algorithm,
+            "top_features": ",".join(summary["ranking"][:TOP_FEATURES_TAG]),
+        },
+        summary={
+            "explainer": choice.algorithm,
+            "reason": choice.reason,
+            "fallbacks": attempts.fallbacks,
+            "top_features": summary["ranking"][:TOP_FEATURES_TAG],
+        },
+        results=written,
+    )
+
+
+def _metrics(attribution: Attribution, quality: dict[str, Any]) -> dict[str, float]:
+    metrics = {"rows_explained": float(len(attribution.values))}
+    if quality["additivity"] is not None:
+        metrics["additivity_max"] = quality["additivity"]["max"]
+        metrics["additivity_mean"] = quality["additivity"]["mean"]
+    if quality["sampling_error"] is not None:
+        metrics["error_mean_relative"] = quality["sampling_error"]["mean_relative"]
+    agreement = quality["background_agreement"]
+    if agreement.get("status") == "ok":
+        metrics["background_spearman"] = agreement["spearman"]
+    return metrics
+
+
+@hookimpl
+def clarity_explainers() -> list[ExplainerSpec]:
+    """Register the built-in ``shap`` explainer."""
+    return [
+        ExplainerSpec(
+            name="shap",
+            run=_run,
+            requires=("shap",),
+            description="SHAP values; exact TreeSHAP/linear/Deep or budgeted Permutation",
+        )
+    ]

@@ -1,0 +1,266 @@
+"""Per-column comparison of a batch with the baseline: completeness, type, distribution.
+
+Every statistic of a column lands in one JSON-ready dict (``drift.json`` keeps them all);
+the decision rules are the reference notes' section 5.2:
+
+* numeric (continuous): drift when the L-infinity distance between the two CDFs, net of
+  Deequ's noise term and the sketch's rank error, reaches ``linf_robust_warn``, when
+  the PSI on the baseline's decile bins, net of its finite-sample bias and spread, reaches
+  ``psi_warn``, or when the share of values beyond the baseline's first and last decile
+  edges moved by ``tail_share_warn`` net of its noise (the first two barely see a change
+  of spread; 0.04 is about a standard deviation x1.1 for a normal column);
+* categorical and discrete numeric: drift when some value's frequency moved by more than
+  ``linf_robust_warn`` plus ``noise_z`` standard errors, or the net PSI over the
+  baseline's values (plus one bucket for the rest) reaches ``psi_warn``; unseen values
+  are a separate ``categorical_values_check``;
+* fewer than ``min_rows`` values: ``insufficient_data``, never drift.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from mlflow_clarity.monitors.baseline.batch_profile import (
+    CategoricalBatch,
+    CentralMoments,
+    ColumnBatch,
+    NumericBatch,
+)
+from mlflow_clarity.monitors.baseline.column_profiles import KLL_K, OTHER
+from mlflow_clarity.monitors.check import statistics as stats
+
+if TYPE_CHECKING:
+    import numpy as np
+
+UNSEEN_EXAMPLES = 10
+
+
+def _completeness(
+    base_missing: int, base_total: int, batch: ColumnBatch, t: dict[str, Any]
+) -> dict[str, Any]:
+    base_rate = base_missing / base_total if base_total else 0.0
+    rate = batch.missing / batch.rows if batch.rows else 0.0
+    z = stats.two_proportion_z(base_missing, base_total, batch.missing, batch.rows)
+    dropped = (rate - base_rate) > t["completeness_drop"]
+    multiplied = rate > t["completeness_missing_ratio"] * base_rate and rate - base_rate >= 0.01
+    flagged = bool((dropped or multiplied) and z >= t["numeric"]["c_alpha"])
+    return {
+        "baseline": 1 - base_rate,
+        "current": 1 - rate,
+        "z": z,
+        "threshold_drop": t["completeness_drop"],
+        "status": "violation" if flagged else "ok",
+    }
+
+
+def _data_type(batch: ColumnBatch, t: dict[str, Any]) -> dict[str, Any]:
+    present = batch.rows - batch.missing
+    share = batch.nonconforming / present if present else 0.0
+    return {
+        "nonconforming": batch.nonconforming,
+        "nonconforming_share": share,
+        "threshold": t["datatype_check"],
+        "status": "violation" if share > t["datatype_check"] else "ok",
+    }
+
+
+def _sketch_rank_error(batch: NumericBatch) -> float:
+    from datasketches import kll_doubles_sketch
+
+    if not batch.baseline.sketch.is_estimation_mode():
+        return 0.0
+    return float(kll_doubles_sketch.get_normalized_rank_error(KLL_K, False))
+
+
+def _psi(expected: np.ndarray, actual: np.ndarray, c_alpha: float) -> dict[str, float]:
+    """PSI, its finite-sample bias and spread, and what is left of it net of both."""
+    n, m, buckets = int(actual.sum()), int(expected.sum()), len(actual)
+    debiased = stats.psi_debiased(expected, actual)
+    noise = stats.psi_noise(buckets, n, m, c_alpha)
+    return {
+        "psi": stats.psi(expected, actual),
+        "psi_bias": stats.psi_bias(buckets, n, m),
+        "psi_debiased": debiased,
+        "psi_noise": noise,
+        "psi_robust": max(0.0, debiased - noise),
+    }
+
+
+def _verdict(
+    linf_robust: float, psi: dict[str, float], limits: dict[str, Any], tails: float = 0.0
+) -> dict[str, Any]:
+    """Severity in [0, 1] (1 exactly when the column counts as drifted) and the status."""
+    ratios = [linf_robust / limits["linf_robust_warn"], psi["psi_robust"] / limits["psi_warn"]]
+    if tails:
+        ratios.append(tails / limits["tail_share_warn"])
+    score = min(1.0, max(ratios))
+    level = "alert" if psi["psi_robust"] >= limits["psi_alert"] else "warn"
+    return {"score": score, "status": "drift" if score >= 1 else "ok", "level": level}
+
+
+def _numeric_distribution(batch: NumericBatch, t: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    limits = t["numeric"]
+    base = batch.baseline
+    n, m = batch.count, base.count
+    base_cdf = np.asarray(base.sketch.get_cdf(batch.points.tolist(), True)[:-1])
+    distance = float(np.max(np.abs(base_cdf - batch.at_or_below / n)))
+    rank_error = _sketch_rank_error(batch)
+    noise = stats.linf_noise(n, m, limits["c_alpha"]) + rank_error
+    linf_robust = stats.linf_robust(distance, noise)
+    expected = np.asarray(base.bin_counts)
+    actual = batch.bin_counts()
+    psi = _psi(expected, actual, limits["c_alpha"])
+    moments = batch.moments
+    tails = _tail_mass(expected, actual, limits) if len(actual) > 2 else None
+    return {
+        "method": "L-infinity (robust) on CDFs; de-biased PSI on baseline decile bins",
+        "n": n,
+        "baseline_n": m,
+        "linf": distance,
+        "linf_noise": noise,
+        "sketch_rank_error": rank_error,
+        "linf_robust": linf_robust,
+        **psi,
+        "bins": {"edges": base.edges, "baseline": expected.tolist(), "current": actual.tolist()},
+        "p_value": stats.ks_p_value(distance, n, m),
+        "p_value_test": "Kolmogorov-Smirnov (asymptotic, on the grid)",
+        "mean": {"baseline": base.mean, "current": moments.mean},
+        "std_mean_shift": (moments.mean - base.mean) / base.std_dev if base.std_dev else None,
+        "spread": _spread(moments, base.std_dev),
+        "tails": tails,
+        # the grid's ends are the baseline's exact minimum and maximum
+        "out_of_range_share": float(batch.below[0] + n - batch.at_or_below[-1]) / n,
+        **_verdict(linf_robust, psi, limits, tails["change_robust"] if tails else 0.0),
+    }
+
+
+def _spread(moments: CentralMoments, base_std: float | None) -> dict[str, Any]:
+    """Standard deviations and their ratio (secondary evidence: its noise depends on tails)."""
+    std = moments.std_dev
+    ratio = std / base_std if base_std else None
+    return {"baseline": base_std, "current": std, "ratio": ratio, "kurtosis": moments.kurtosis}
+
+
+def _tail_mass(expected: np.ndarray, actual: np.ndarray, limits: dict[str, Any]) -> dict[str, Any]:
+    """Change of the share outside the baseline's first and last decile edges.
+
+    A change of spread moves mass into or out of the tails while L-infinity and PSI barely
+    move (variance x1.5 moves PSI by ~0.05). The share is a proportion, so its noise is
+    the two-proportion standard error, whatever the column's distribution.
+    """
+    n, m = int(actual.sum()), int(expected.sum())
+    base = float(expected[0] + expected[-1]) / m
+    current = float(actual[0] + actual[-1]) / n
+    pooled = (base * m + current * n) / (n + m)
+    noise = limits["c_alpha"] * math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+    return {
+        "baseline_share": base,
+        "current_share": current,
+        "noise": noise,
+        "change_robust": max(0.0, abs(current - base) - noise),
+        "threshold": limits["tail_share_warn"],
+    }
+
+
+def _categorical_distribution(
+    base_counts: dict[Any, int],
+    base_other: int,
+    current: dict[Any, int],
+    n: int,
+    t: dict[str, Any],
+) -> dict[str, Any]:
+    import numpy as np
+
+    limits = t["categorical"]
+    keys = list(base_counts)
+    expected = np.array([*base_counts.values(), base_other], dtype=float)
+    known = np.array([current.get(k, 0) for k in keys], dtype=float)
+    unseen = n - known.sum()
+    actual = np.append(known, unseen)
+    m = expected.sum()
+    base_share, share = expected / m, actual / n
+    pooled = (expected + actual) / (m + n)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+    moved = np.abs(share - base_share)
+    linf_robust = float(max(0.0, np.max(moved - limits["noise_z"] * se)))
+    psi = _psi(expected, actual, limits["c_alpha"])
+    unseen_values = sorted(
+        ((k, c) for k, c in current.items() if k not in base_counts), key=lambda kv: -kv[1]
+    )
+    unseen_increase = float(share[-1] - base_share[-1])
+    unseen_robust = max(0.0, unseen_increase - limits["noise_z"] * float(se[-1]))
+    largest = int(np.argmax(moved))
+    return {
+        "method": "L-infinity (robust) on frequencies; de-biased PSI over values",
+        "n": n,
+        "baseline_n": int(m),
+        "linf": float(moved.max()),
+        "linf_robust": linf_robust,
+        "largest_change": {
+            "value": str(keys[largest]) if largest < len(keys) else OTHER,
+            "baseline": float(base_share[largest]),
+            "current": float(share[largest]),
+        },
+        **psi,
+        "p_value": stats.chi2_homogeneity_p_value(expected, actual),
+        "p_value_test": "chi-square test of homogeneity (Cochran's rule)",
+        "unseen": {
+            "baseline_other_share": float(base_share[-1]),
+            "current_share": float(share[-1]),
+            "increase": unseen_increase,
+            "increase_robust": unseen_robust,
+            "threshold": t["unseen_share_increase"],
+            "examples": [str(k) for k, _ in unseen_values[:UNSEEN_EXAMPLES]],
+            "status": "violation" if unseen_robust > t["unseen_share_increase"] else "ok",
+        },
+        **_verdict(linf_robust, psi, limits),
+    }
+
+
+def _distribution(batch: ColumnBatch, t: dict[str, Any]) -> dict[str, Any]:
+    if batch.count < t["min_rows"]:
+        return {
+            "status": "insufficient_data",
+            "n": batch.count,
+            "min_rows": t["min_rows"],
+            "score": 0.0,
+        }
+    if isinstance(batch, CategoricalBatch):
+        base = batch.baseline
+        top = base.top()
+        other = top.pop(OTHER, 0)
+        return _categorical_distribution(top, other, batch.values, batch.count, t)
+    if batch.discrete:
+        assert batch.baseline.values is not None
+        values = dict(batch.baseline.values)
+        return _categorical_distribution(values, 0, batch.values, batch.count, t)
+    return _numeric_distribution(batch, t)
+
+
+def _baseline_missing(batch: ColumnBatch) -> tuple[int, int]:
+    base = batch.baseline
+    present = base.count + (base.non_finite if isinstance(batch, NumericBatch) else 0)
+    return base.missing, present + base.missing
+
+
+def compare_column(batch: ColumnBatch, thresholds: dict[str, Any]) -> dict[str, Any]:
+    """Every statistic of one column of the batch against its baseline.
+
+    Args:
+        batch: The column's batch summary (it holds the baseline's profile).
+        thresholds: The effective thresholds (baseline manifest plus overrides).
+
+    Returns:
+        ``check_type``, ``rows``, ``completeness``, ``data_type`` and ``distribution``.
+    """
+    base_missing, base_total = _baseline_missing(batch)
+    return {
+        "check_type": batch.baseline.check_type,
+        "rows": batch.rows,
+        "completeness": _completeness(base_missing, base_total, batch, thresholds),
+        "data_type": _data_type(batch, thresholds),
+        "distribution": _distribution(batch, thresholds),
+    }

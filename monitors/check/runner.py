@@ -1,0 +1,75 @@
+"""``mlflow_clarity.check``: check a batch, write its files, log them to MLflow."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlflow_clarity.errors import report_failure
+from mlflow_clarity.layout import CHECK_FILES
+from mlflow_clarity.monitors.check.drift_check import CheckResult, run_check
+from mlflow_clarity.monitors.check.drift_report import render
+from mlflow_clarity.monitors.check.tracking import DEFAULT_EXPERIMENT, log_check
+from mlflow_clarity.report.files import refresh_after_check
+from mlflow_clarity.store import write_json
+
+if TYPE_CHECKING:
+    from mlflow_clarity.data.files import DataLike
+
+
+def write_check_files(result: CheckResult, folder: Path) -> dict[str, Path]:
+    """Write ``drift.json``, ``constraint_violations.json`` and ``drift_report.html``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {key: folder / name for key, name in CHECK_FILES.items()}
+    write_json(paths["drift"], result.drift)
+    write_json(paths["violations"], {"violations": result.violations})
+    paths["report"].write_text(render(result.drift, result.violations), encoding="utf-8")
+    return paths
+
+
+def _refresh_model_report(result: CheckResult) -> None:
+    """Show the check in the model's report and card (a failure leaves the check intact)."""
+
+    latest = {**result.drift, "violations": result.violations, "run_id": result.run_id}
+    try:
+        refresh_after_check(result.drift["model"]["model_id"], latest)
+    except Exception as exc:
+        report_failure(
+            "refreshing the model's report after the check",
+            exc,
+            consequence="The check itself is logged.",
+        )
+
+
+def check_model(
+    model_uri: str,
+    data: DataLike,
+    labels: Any = None,
+    *,
+    thresholds: dict[str, Any] | None = None,
+    experiment: str | None = DEFAULT_EXPERIMENT,
+    output_dir: str | Path | None = None,
+    attribution: bool = True,
+    chunk_rows: int = 100_000,
+    budget_s: float = 60.0,
+) -> CheckResult:
+    """Implement :func:`mlflow_clarity.check`."""
+    result, _ = run_check(
+        model_uri,
+        data,
+        labels,
+        thresholds=thresholds,
+        attribution=attribution,
+        chunk_rows=chunk_rows,
+        budget_s=budget_s,
+    )
+    with tempfile.TemporaryDirectory(prefix="clarity-check-files-") as tmp:
+        folder = Path(output_dir) if output_dir is not None else Path(tmp)
+        files = write_check_files(result, folder)
+        if experiment:
+            result.run_id = log_check(result.drift, files, experiment)
+            _refresh_model_report(result)
+        if output_dir is not None:
+            result.files = files
+    return result

@@ -1,0 +1,118 @@
+"""Log a check to a run of the monitoring experiment, so drift over time is an MLflow chart.
+
+Each check of a model is one run tagged with the model's id and registered version. Its
+statistics are metrics at step N, where N counts the earlier checks of the same model
+(kept in the LoggedModel tag ``clarity.check.count``), and are linked to the model, so
+the run charts and the model's page both draw drift over time. The files
+(``drift.json``, ``constraint_violations.json``, ``drift_report.html``) are the run's
+artifacts under ``clarity/``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from mlflow_clarity.store import log_metrics
+
+DEFAULT_EXPERIMENT = "clarity-monitoring"
+COUNT_TAG = "clarity.check.count"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+def metric_key(*parts: str) -> str:
+    """A metric name MLflow accepts, from parts that may hold any character."""
+    return ".".join(_UNSAFE.sub("_", str(p)) for p in parts)[:250]
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+def _column_metrics(prefix: str, columns: dict[str, Any]) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    for name, column in columns.items():
+        dist = column["distribution"]
+        for stat in ("score", "linf_robust", "psi_robust"):
+            metrics[metric_key(prefix, name, stat)] = dist.get(stat)
+        metrics[metric_key(prefix, name, "completeness")] = column["completeness"]["current"]
+    return metrics
+
+
+def check_metrics(drift: dict[str, Any]) -> dict[str, float]:
+    """Every drift statistic worth charting, as MLflow metric names and values."""
+    dataset = drift["dataset"]
+    metrics: dict[str, Any] = {
+        "drift.weighted_score": dataset["weighted_score"],
+        "drift.share": dataset["drift_share"],
+        "drift.columns_drifted": len(dataset["columns_drifted"]),
+        "violations": drift["violation_count"],
+        "batch.rows": drift["batch"]["rows"],
+        **_column_metrics("drift", drift["columns"]),
+        **_column_metrics("prediction", drift["predictions"].get("columns") or {}),
+    }
+    for name, value in (drift["quality"].get("metrics") or {}).items():
+        metrics[metric_key("quality", name)] = value
+    metrics["attribution.ndcg"] = drift["attribution"].get("ndcg")
+    return _finite(metrics)
+
+
+def log_check(drift: dict[str, Any], files: dict[str, Path], experiment: str) -> str:
+    """Log a check's metrics, tags and files to a new run of ``experiment``.
+
+    Args:
+        drift: The ``drift.json`` content (with its ``model`` section).
+        files: Local files to upload under ``clarity/``.
+        experiment: Name of the monitoring experiment (created when missing).
+
+    Returns:
+        The run id.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    model = drift["model"]
+    model_id = model["model_id"]
+    existing = client.get_experiment_by_name(experiment)
+    experiment_id = existing.experiment_id if existing else client.create_experiment(experiment)
+    step = int(client.get_logged_model(model_id).tags.get(COUNT_TAG, "0"))
+    label = model["registered_model"] or model_id
+    version = f" v{model['registered_version']}" if model["registered_version"] else ""
+    tags = {
+        "clarity.model_id": model_id,
+        "clarity.model_uri": model["uri"],
+        "clarity.check.step": str(step),
+        "clarity.check.status": drift["status"],
+        "clarity.check.violations": str(drift["violation_count"]),
+        **(
+            {
+                "clarity.registered_model": model["registered_model"],
+                "clarity.registered_version": str(model["registered_version"]),
+            }
+            if model["registered_model"]
+            else {}
+        ),
+    }
+    run = client.create_run(experiment_id, run_name=f"check {label}{version} #{step}", tags=tags)
+    run_id = run.info.run_id
+    try:
+        log_metrics(run_id, model_id, check_metrics(drift), step=step)
+        for path in files.values():
+            client.log_artifact(run_id, str(path), artifact_path="clarity")
+    finally:
+        client.set_terminated(run_id)
+    client.set_logged_model_tags(
+        model_id,
+        {
+            COUNT_TAG: str(step + 1),
+            "clarity.check.last_status": drift["status"],
+            "clarity.check.last_run_id": run_id,
+        },
+    )
+    return run_id

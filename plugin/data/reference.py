@@ -1,0 +1,262 @@
+"""Turning user data into :class:`~mlflow_clarity.types.ReferenceData`.
+
+Reference data arrives as whatever the user has (a DataFrame, a numpy array, a dict of
+columns, a tensor, an MLflow dataset). It is converted to a DataFrame without copying the
+full data, aligned with the model's inputs **by column name**, and sampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlflow_clarity.types import ReferenceData
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TINY_ROWS = 50
+_STRATIFY_MAX_CLASSES = 100
+
+
+class ReferenceDataError(ValueError):
+    """The reference data cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RawReference:
+    """Reference data as the user gave it, before conversion.
+
+    Attributes:
+        features: Features: DataFrame, array, dict of columns, tensor, list of rows.
+        labels: Labels aligned with the rows, or None.
+        source: Where it came from (``explicit``, ``dataset:<name>``, ``input_example``).
+    """
+
+    features: Any
+    labels: Any = None
+    source: str = "explicit"
+
+
+@dataclass(frozen=True)
+class ExpectedColumns:
+    """The input columns a model expects, and where that knowledge came from.
+
+    Attributes:
+        names: All input column names, in the model's order.
+        required: The names that must be present.
+        origin: ``model signature`` or ``model's feature_names_in_``.
+    """
+
+    names: tuple[str, ...]
+    required: tuple[str, ...]
+    origin: str
+
+
+def expected_columns(signature: Any, model: Any = None) -> ExpectedColumns | None:
+    """Return the named inputs of a model: from its signature, else sklearn's feature names.
+
+    Args:
+        signature: An ``mlflow.models.ModelSignature`` or None.
+        model: The in-memory model, or None.
+
+    Returns:
+        The expected columns, or None when the model does not name its inputs.
+    """
+    inputs = getattr(signature, "inputs", None)
+    if inputs is not None and getattr(inputs, "has_input_names", lambda: False)():
+        names = tuple(str(name) for name in inputs.input_names())
+        required = tuple(
+            str(spec.name) for spec in inputs.inputs if getattr(spec, "required", True)
+        )
+        return ExpectedColumns(names, required, "model signature")
+    feature_names = getattr(model, "feature_names_in_", None)
+    if feature_names is not None:
+        names = tuple(str(name) for name in feature_names)
+        return ExpectedColumns(names, names, "model's feature_names_in_")
+    return None
+
+
+def to_frame(data: Any, column_hint: Sequence[str] | None = None) -> pd.DataFrame:
+    """Convert tabular data to a DataFrame, without copying a DataFrame.
+
+    Args:
+        data: DataFrame, Series, 1-D or 2-D array, tensor, dict of columns or list of rows.
+        column_hint: Column names to use for unnamed 2-D data of the same width.
+
+    Returns:
+        A DataFrame with string column names.
+
+    Raises:
+        ReferenceDataError: The data is not tabular.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor
+        data = data.detach().cpu().numpy()
+    if isinstance(data, pd.Series):
+        data = data.to_frame()
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except ValueError as exc:
+            raise ReferenceDataError(f"cannot turn the dict into a table: {exc}") from exc
+    elif isinstance(data, (np.ndarray, list, tuple)):
+        array = np.asarray(data, dtype=object) if isinstance(data, (list, tuple)) else data
+        if array.ndim == 1:
+            array = array.reshape(-1, 1)
+        if array.ndim != 2:
+            raise ReferenceDataError(
+                f"reference data has shape {array.shape}; only 2-D tabular data is supported"
+            )
+        width = array.shape[1]
+        names = (
+            list(column_hint)
+            if column_hint and len(column_hint) == width
+            else [f"f{i}" for i in range(width)]
+        )
+        frame = pd.DataFrame(array, columns=names)
+        if array.dtype == object:
+            frame = frame.infer_objects()
+    else:
+        raise ReferenceDataError(
+            f"unsupported reference data type {type(data).__module__}.{type(data).__name__}; "
+            "pass a pandas DataFrame, a numpy array or a dict of columns"
+        )
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.rename(columns=str)
+    if frame.columns.has_duplicates:
+        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise ReferenceDataError(f"reference data has duplicate column names: {dupes}")
+    return frame
+
+
+def _to_labels(labels: Any, n_rows: int) -> pd.Series | None:
+    import numpy as np
+    import pandas as pd
+
+    if labels is None:
+        return None
+    if hasattr(labels, "detach") and hasattr(labels, "cpu"):
+        labels = labels.detach().cpu().numpy()
+    if isinstance(labels, pd.DataFrame):
+        if labels.shape[1] != 1:
+            raise ReferenceDataError(
+                f"labels have {labels.shape[1]} columns; only one label column is supported"
+            )
+        labels = labels.iloc[:, 0]
+    series = labels if isinstance(labels, pd.Series) else pd.Series(np.asarray(labels).ravel())
+    if len(series) != n_rows:
+        raise ReferenceDataError(f"labels have {len(series)} rows but the features have {n_rows}")
+    return (
+        series.reset_index(drop=True) if not series.index.equals(pd.RangeIndex(n_rows)) else series
+    )
+
+
+def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[str]) -> pd.DataFrame:
+    if expected is None:
+        return frame
+    names = expected.names
+    present = set(frame.columns)
+    missing = [n for n in expected.required if n not in present]
+    if missing:
+        shown = ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise ReferenceDataError(
+            f"reference data lacks {len(missing)} column(s) the {expected.origin} requires: "
+            f"{shown}; it has {len(frame.columns)} column(s). Columns are matched by name."
+        )
+    extra = [c for c in frame.columns if c not in set(names)]
+    if extra:
+        shown = ", ".join(map(repr, extra[:10])) + (" ..." if len(extra) > 10 else "")
+        notes.append(f"dropped {len(extra)} column(s) not in the {expected.origin}: {shown}")
+    keep = [n for n in names if n in present]
+    return frame if list(frame.columns) == keep else frame[keep]
+
+
+def _sampling_order(labels: pd.Series | None, n_rows: int, seed: int) -> Any:
+    """A seeded order of all rows whose every prefix is a stratified sample.
+
+    Each row gets the key ``(random rank within its class + U(0, 1)) / class size``;
+    sorting by key interleaves the classes in proportion, so the first ``k`` rows hold
+    each class about ``k * share`` times, and a larger sample always contains a smaller
+    one (the explainers' sample is a prefix of any bigger draw).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if labels is None or labels.nunique(dropna=False) > _STRATIFY_MAX_CLASSES:
+        return rng.permutation(n_rows)
+    codes = labels.astype("category").cat.codes.to_numpy()
+    keys = np.empty(n_rows)
+    for cls in np.unique(codes):
+        members = np.flatnonzero(codes == cls)
+        ranks = rng.permutation(len(members))
+        keys[members] = (ranks + rng.uniform(size=len(members))) / len(members)
+    return np.argsort(keys, kind="stable")
+
+
+def prepare_reference(
+    raw: RawReference, expected: ExpectedColumns | None, *, sample_rows: int, seed: int
+) -> ReferenceData:
+    """Convert, validate, align and sample reference data.
+
+    Args:
+        raw: The data as given.
+        expected: The columns the model expects (matched by name), or None.
+        sample_rows: Maximum rows in the sample.
+        seed: Sampling seed.
+
+    Returns:
+        The reference data; its full rows stay un-copied behind ``iter_chunks``.
+
+    Raises:
+        ReferenceDataError: The data is empty, not tabular, or lacks expected columns.
+    """
+    notes: list[str] = []
+    frame = to_frame(raw.features, None if expected is None else expected.names)
+    labels = _to_labels(raw.labels, len(frame))
+    if len(frame) == 0:
+        raise ReferenceDataError("reference data has no rows")
+    if frame.shape[1] == 0:
+        raise ReferenceDataError("reference data has no columns")
+    frame = _align(frame, expected, notes)
+    n_rows = len(frame)
+    if n_rows < TINY_ROWS:
+        notes.append(
+            f"only {n_rows} reference row(s): explanations and baselines will be rough; pass "
+            "more with mlflow_clarity.reference_data(X, y)"
+        )
+
+    order = _sampling_order(labels, n_rows, seed)
+
+    def draw(rows: int) -> tuple[pd.DataFrame, pd.Series | None]:
+        positions = order[:rows]
+        return (
+            frame.iloc[positions].reset_index(drop=True),
+            None if labels is None else labels.iloc[positions].reset_index(drop=True),
+        )
+
+    if n_rows > sample_rows:
+        notes.append(f"explainers use a seeded sample of {sample_rows} of {n_rows} rows")
+    sample, sample_labels = draw(sample_rows)
+
+    def chunks(rows: int) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+        for start in range(0, n_rows, rows):
+            stop = min(start + rows, n_rows)
+            yield frame.iloc[start:stop], None if labels is None else labels.iloc[start:stop]
+
+    return ReferenceData(
+        source=raw.source,
+        n_rows=n_rows,
+        columns=tuple(frame.columns),
+        sample=sample,
+        sample_labels=sample_labels,
+        chunk_source=chunks,
+        row_source=draw,
+        row_order=order,
+        notes=tuple(notes),
+    )
