@@ -19,6 +19,7 @@ setup: $(STAMP)
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) .ci/lint_imports.py
 
 # The browser tests drive Debian's chromium (never a downloaded browser); root installs it.
 browser:

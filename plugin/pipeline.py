@@ -185,6 +185,8 @@ def _succeeded(
     if not isinstance(output, StepOutput):
         raise TypeError(f"run() returned {type(output).__name__}, expected StepOutput or None")
     artifacts = _collect_files(out_dir, staging, folder)
+    if output.truncated:
+        logger.info("mlflow-clarity: step %r stopped early: %s", name, output.truncated)
     return StepResult(
         **base,
         status="ok",
@@ -194,6 +196,7 @@ def _succeeded(
         tags=MappingProxyType(_prefixed(name, output.tags, numeric=False)),
         summary=MappingProxyType(dict(output.summary)),
         results=MappingProxyType(dict(output.results)),
+        truncated=None if output.truncated is None else str(output.truncated)[:_REASON_LIMIT],
     )
 
 

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 STEP_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 """What a step name may contain; names become folder names and metric prefixes."""
 
+WRITE_MARGIN = 0.1
+"""Share of the time left that divisible work leaves for writing files (see ``work_until``)."""
+HEADROOM = 1.5
+"""Factor on the measured cost of the next unit of work before starting it: machines
+slow down when other work starts, and a step that overruns its deadline loses everything."""
+
 StepKind = Literal["explainer", "monitor"]
 StepStatus = Literal["ok", "skipped", "failed", "timed_out"]
 RunStatus = Literal["ok", "partial", "failed", "skipped", "running"]
@@ -194,6 +200,22 @@ class StepWorkspace:
         """Seconds until :attr:`deadline` (negative once it has passed)."""
         return self.deadline - time.monotonic()
 
+    def work_until(self, share: float = 1.0, margin: float = WRITE_MARGIN) -> float:
+        """When divisible work should stop, as a ``time.monotonic()`` value.
+
+        That is ``share`` of this step's budget (or of the time left, if less) from now,
+        but never later than the deadline less ``margin`` of the time left, which stays
+        for writing files.
+        Start a unit of work (a chunk of rows) only if it is expected to end by then.
+
+        Args:
+            share: Fraction of :attr:`budget_s` this part of the work may use.
+            margin: Fraction of the time left before the deadline kept in reserve.
+        """
+        now = time.monotonic()
+        left = max(0.0, self.deadline - now)
+        return min(now + share * min(self.budget_s, left), self.deadline - margin * left)
+
 
 @dataclass(frozen=True)
 class StepOutput:
@@ -208,12 +230,17 @@ class StepOutput:
         results: In-memory values for the steps that run after this one (``after=``) and
             for report sections (``clarity_report_sections``): arrays, frames, dicts.
             Never stored; store what should last as files in ``workspace.out_dir``.
+        truncated: Why the step stopped before all the work it wanted, and what it did
+            (``"time budget: explained 1,180 of 2,000 rows"``), or None. A step that
+            divides its work stops at its deadline, keeps what it has and says so here;
+            its status stays ``ok``.
     """
 
     metrics: Mapping[str, float] = field(default_factory=_empty)
     tags: Mapping[str, str] = field(default_factory=_empty)
     summary: Mapping[str, Any] = field(default_factory=_empty)
     results: Mapping[str, Any] = field(default_factory=_empty)
+    truncated: str | None = None
 
 
 def _always(ctx: ModelContext) -> bool:
@@ -303,6 +330,7 @@ class StepResult:
         summary: The step's own summary.
         results: The step's in-memory values (:attr:`StepOutput.results`); not written
             to ``status.json`` and empty in reports read back from it.
+        truncated: Why an ``ok`` step stopped early with partial results, or None.
     """
 
     name: str
@@ -316,6 +344,7 @@ class StepResult:
     tags: Mapping[str, str] = field(default_factory=_empty)
     summary: Mapping[str, Any] = field(default_factory=_empty)
     results: Mapping[str, Any] = field(default_factory=_empty, repr=False, compare=False)
+    truncated: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (without the in-memory ``results``)."""
@@ -325,6 +354,7 @@ class StepResult:
             "plugin": self.plugin,
             "status": self.status,
             "reason": self.reason,
+            "truncated": self.truncated,
             "duration_s": round(self.duration_s, 4),
             "artifacts": list(self.artifacts),
             "metrics": dict(self.metrics),

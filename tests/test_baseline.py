@@ -254,6 +254,11 @@ def test_outputs_profile_stops_at_the_deadline() -> None:
     late = baseline_module.build(ctx.reference, ctx=ctx, deadline=time.monotonic() - 1)
     assert late.predictions is not None and late.predictions.item_count == 0
     assert any("time budget" in note for note in late.manifest["notes"])
+    assert (
+        late.manifest["truncated"]
+        == "time budget: model outputs profiled on the first 0 of 300 rows"
+    )
     assert late.profile.item_count == 300  # the inputs are always profiled in full
     on_time = baseline_module.build(ctx.reference, ctx=ctx)
     assert on_time.predictions is not None and on_time.predictions.item_count == 300
+    assert on_time.manifest["truncated"] is None

@@ -196,11 +196,12 @@ class _Slow:
 def test_lime_stays_within_its_share_of_the_budget(tmp_path: Path) -> None:
     x, _ = regression_data(rows=200, cols=3)
     ctx = context(x, model=_Slow())
-    options = {"lime": {"num_samples": 500, "rows": 10}}
+    options = {"lime": {"num_samples": 500, "rows": 40}}
     (result,) = run_pipeline(
-        ctx, _explainers(("lime",)), config(budget_s=1.0, step_options=options), tmp_path
+        ctx, _explainers(("lime",)), config(budget_s=5.0, step_options=options), tmp_path
     )
-    assert result.status == "ok" and result.duration_s < 1.5
+    assert result.status == "ok", result.reason  # not timed out: it stopped by itself
     data = _json(tmp_path, "lime/explanations.json")
-    assert 1 <= len(data["rows"]) < 10
+    assert 1 <= len(data["rows"]) < 40
     assert any(f["reason"] == "time budget used up" for f in data["failed_rows"])
+    assert result.truncated == f"time budget: explained {len(data['rows'])} of 40 rows"

@@ -259,3 +259,39 @@ def test_trees_explain_more_rows_than_the_sample(tmp_path: Path) -> None:
     cfg = config(step_options={"shap": {"plots": False}})
     (result,) = run_pipeline(ctx, [registered(spec)], cfg, tmp_path)
     assert result.metrics["clarity.shap.rows_explained"] == 3000
+
+
+def _slow_mlp(rows: int = 200) -> tuple[Any, pd.DataFrame]:
+    from sklearn.neural_network import MLPRegressor
+
+    x, y = regression_data(rows=rows, cols=12)
+    return MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(x, y), x
+
+
+def test_sampled_rows_do_not_depend_on_how_many_fit(tmp_path: Path) -> None:
+    """Rows are explained in fixed chunks, so a row's values are the same whether the
+    budget allowed 7 rows or 40: a time limit changes how many rows, never their values."""
+    model, x = _slow_mlp()
+    _, few, _, _ = _explain(tmp_path / "few", model, x.head(40), max_rows=7)
+    _, many, _, _ = _explain(tmp_path / "many", model, x.head(40))
+    first = many[many["reference_row"].isin(few["reference_row"])]
+    assert len(few) == 7 and len(many) == 40
+    np.testing.assert_array_equal(_matrix(few, x.columns), _matrix(first, x.columns))
+
+
+def test_out_of_time_keeps_the_rows_it_explained(tmp_path: Path) -> None:
+    """A budget that fits a few rows only: the step is ok, says it stopped early and how
+    far it got, and stores the rows it explained."""
+    model, x = _slow_mlp(rows=2000)
+    ctx = context(x, model=model)
+    (spec,) = shap_explainer.clarity_explainers()
+    cfg = config(budget_s=4, step_options={"shap": {"plots": False}})
+    (result,) = run_pipeline(ctx, [registered(spec)], cfg, tmp_path)
+    assert result.status == "ok", result.reason
+    assert result.truncated is not None and "of 2,000 rows" in result.truncated
+    assert result.to_dict()["truncated"] == result.truncated
+    explained = int(result.metrics["clarity.shap.rows_explained"])
+    assert 1 <= explained < 2000
+    card = _read(tmp_path / "explanations/shap", "card.json")
+    assert card["truncated"] == result.truncated
+    assert len(pd.read_parquet(tmp_path / "explanations/shap/values.parquet")) == explained

@@ -13,6 +13,7 @@ Options (``autolog(step_options={"lime": {...}})``): ``rows`` (10), ``num_sample
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass
@@ -27,13 +28,21 @@ from mlflow_clarity.hooks.specs import hookimpl
 from mlflow_clarity.layout import LIME_FILES
 from mlflow_clarity.model_access import Predictor
 from mlflow_clarity.store import write_json
-from mlflow_clarity.types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
+from mlflow_clarity.types import (
+    HEADROOM,
+    ExplainerSpec,
+    ModelContext,
+    StepOutput,
+    StepSkipped,
+    StepWorkspace,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 ROWS = 10
+OUT_OF_TIME = "time budget used up"
 NUM_SAMPLES = 5000
 MAX_FEATURES = 20
 MIN_R2 = 0.3
@@ -179,7 +188,9 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     x = encoding.encode(sample)
     try:
         predictor = model_access.predictor(ctx, encoding)
+        tick = time.perf_counter()
         outputs = predictor.fn(x)
+        call_s = time.perf_counter() - tick
     except Exception as exc:  # a model LIME cannot call: a skip with the reason
         raise StepSkipped(f"the model cannot be called on the reference data: {exc!r}") from exc
     k = _output_to_explain(predictor, outputs)
@@ -198,12 +209,22 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     )
     rows = _choose_rows(ctx, workspace, x, outputs[:, k], int(options.get("rows", ROWS)))
     seeds = [ctx.seed + i for i in range(int(options.get("stability_seeds", STABILITY_SEEDS)))]
-    explained, failed, timings = _explain_rows(ctx, workspace, setup, x, rows, seeds)
+    # one explanation calls the model on num_samples rows: a first cost estimate
+    first_estimate = call_s * max(1.0, setup.num_samples / len(x))
+    explained, failed, timings = _explain_rows(
+        ctx, workspace, setup, x, rows, seeds, first_estimate
+    )
     if not explained:
         reasons = "; ".join(f["reason"] for f in failed[:3])
         raise StepSkipped(f"LIME could not explain any row ({reasons})")
     min_r2 = float(options.get("min_r2", MIN_R2))
-    return _write(workspace.out_dir, setup, explained, failed, min_r2, seeds, timings)
+    output = _write(workspace.out_dir, setup, explained, failed, min_r2, seeds, timings)
+    out_of_time = sum(f["reason"] == OUT_OF_TIME for f in failed)
+    if not out_of_time:
+        return output
+    wanted = len(explained) + out_of_time
+    truncated = f"time budget: explained {len(explained)} of {wanted} rows"
+    return dataclasses.replace(output, truncated=truncated)
 
 
 def _explain_rows(
@@ -213,12 +234,14 @@ def _explain_rows(
     x: np.ndarray,
     rows: list[int],
     seeds: list[int],
+    first_estimate: float,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
     """Explain each row under every seed, within the step's share of the budget.
 
     A row that fails is recorded and the others go on. The cost of one explanation is
-    measured on the first row; a row is started only if its explanation fits in the
-    share, and the extra seeds only if they fit too (else that row's stability is None).
+    estimated from one model call (``first_estimate``), then measured on every row; a
+    row is started only if its explanation fits in the share, and the extra seeds only
+    if they fit too (else that row's stability is None).
 
     Returns the explained rows, the failed rows, and the seconds spent on the
     explanations themselves (first seed) and on the extra seeds for stability.
@@ -227,20 +250,20 @@ def _explain_rows(
     positions = ctx.reference.positions(len(x))
     explained, failed = [], []
     timings = {"explain_s": 0.0, "stability_s": 0.0}
-    share_end = min(workspace.deadline, time.monotonic() + workspace.budget_s)
-    per_explanation = 0.0
+    share_end = workspace.work_until()
+    per_explanation = first_estimate
     for row in rows:
         reference_row = int(positions[row])
-        if time.monotonic() + per_explanation > share_end:
-            failed.append({"reference_row": reference_row, "reason": "time budget used up"})
+        if time.monotonic() + HEADROOM * per_explanation > share_end:
+            failed.append({"reference_row": reference_row, "reason": OUT_OF_TIME})
             continue
         try:
             tick = time.perf_counter()
             first = _explain_row(setup, explainers[0], x[row])
             tock = time.perf_counter()
-            per_explanation = max(per_explanation, tock - tick)
+            per_explanation = tock - tick if explained else max(first_estimate, tock - tick)
             extra = per_explanation * (len(explainers) - 1)
-            fits = time.monotonic() + extra <= share_end
+            fits = time.monotonic() + HEADROOM * extra <= share_end
             others = [_explain_row(setup, e, x[row])["weights"] for e in explainers[1:] if fits]
         except Exception as exc:  # one row failing does not stop the others
             logger.info("lime: row %d failed: %r", reference_row, exc)

@@ -8,6 +8,7 @@ functions only.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -303,8 +304,11 @@ def exact_evaluations(n_features: int, background_rows: int) -> int:
     return (2**n_features) * background_rows
 
 
-def exact(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attribution:
-    """Exact Shapley values by enumerating all 2^M coalitions (M <= 10)."""
+def exact(
+    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, chunk: int = 0
+) -> Attribution:
+    """Exact Shapley values by enumerating all 2^M coalitions (M <= 10); deterministic,
+    so ``chunk`` changes nothing."""
     import shap
 
     if setup.n_features > EXACT_MAX_FEATURES:
@@ -323,7 +327,20 @@ def permutation_evaluations(n_features: int, options: dict[str, Any] | None = No
     return 2 * half
 
 
-def permutation(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attribution:
+def chunk_seed(seed: int, chunk: int, stream: int = 0) -> int:
+    """An independent seed for one chunk of rows (and one of its random streams).
+
+    Rows are explained in chunks of fixed sizes, so a row's values depend only on the
+    seed and its position, never on how many chunks the time budget allowed.
+    """
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, chunk, stream]).generate_state(1)[0])
+
+
+def permutation(
+    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, chunk: int = 0
+) -> Attribution:
     """Antithetic Permutation SHAP, run as two independent halves.
 
     The mean of the halves is the estimate; half their difference is the standard
@@ -337,7 +354,8 @@ def permutation(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> A
     masker = shap.maskers.Independent(background, max_samples=len(background))
     halves = []
     for offset in (0, 1):
-        explainer = shap.PermutationExplainer(predictor.fn, masker, seed=setup.ctx.seed + offset)
+        seed = chunk_seed(setup.ctx.seed, chunk, offset)
+        explainer = shap.PermutationExplainer(predictor.fn, masker, seed=seed)
         halves.append(explainer(x, max_evals=evals // 2, silent=True))
     first = _as_3d(halves[0].values, *x.shape)
     second = _as_3d(halves[1].values, *x.shape)
@@ -346,13 +364,17 @@ def permutation(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> A
     return _agnostic(predictor, mean, halves[0].base_values, x, evals * len(background), error)
 
 
-def kernel(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attribution:
+def kernel(
+    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, chunk: int = 0
+) -> Attribution:
     """Kernel SHAP (only when asked for: Permutation is as accurate for less)."""
+    import numpy as np
     import shap
 
     predictor = _require_predictor(setup)
     nsamples = setup.ctx.options.get("nsamples", "auto")
-    explainer = shap.KernelExplainer(predictor.fn, background, seed=setup.ctx.seed)
+    explainer = shap.KernelExplainer(predictor.fn, background)
+    np.random.seed(chunk_seed(setup.ctx.seed, chunk))  # KernelExplainer samples from it
     values = _as_3d(explainer.shap_values(x, nsamples=nsamples, silent=True), *x.shape)
     auto = 2 * x.shape[1] + 2048
     return Attribution(
@@ -365,7 +387,7 @@ def kernel(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attrib
     )
 
 
-ALGORITHMS: dict[str, Callable[[ExplainSetup, Any, Any], Attribution]] = {
+ALGORITHMS: dict[str, Callable[..., Attribution]] = {
     "native_tree": native_tree,
     "tree": tree,
     "linear": linear,
@@ -376,6 +398,28 @@ ALGORITHMS: dict[str, Callable[[ExplainSetup, Any, Any], Attribution]] = {
     "kernel": kernel,
 }
 MODEL_AGNOSTIC = ("exact", "permutation", "kernel")
+"""Algorithms that only call the model: they explain rows in chunks (``chunk=`` index)."""
+
+
+def concatenate(parts: list[Attribution]) -> Attribution:
+    """One attribution of all the rows of several chunks explained the same way."""
+    import numpy as np
+
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+
+    def stacked(name: str) -> np.ndarray | None:
+        arrays = [getattr(part, name) for part in parts]
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    return dataclasses.replace(
+        first,
+        values=stacked("values"),
+        base=stacked("base"),
+        output=stacked("output"),
+        error=stacked("error"),
+    )
 
 
 def seconds_per_model_row(predictor: Predictor, background: np.ndarray, batch_rows: int) -> float:

@@ -35,13 +35,21 @@ from mlflow_clarity.explainers.shap.algorithms import (
     AlgorithmUnavailable,
     Attribution,
     ExplainSetup,
+    concatenate,
     exact_evaluations,
     permutation_evaluations,
     seconds_per_model_row,
 )
 from mlflow_clarity.explainers.shap.selection import Choice, explainer_chain
 from mlflow_clarity.hooks.specs import hookimpl
-from mlflow_clarity.types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
+from mlflow_clarity.types import (
+    HEADROOM,
+    ExplainerSpec,
+    ModelContext,
+    StepOutput,
+    StepSkipped,
+    StepWorkspace,
+)
 from mlflow_clarity.versions import library_versions
 
 if TYPE_CHECKING:
@@ -51,6 +59,7 @@ BACKGROUND_ROWS = 100
 TREE_MAX_ROWS = 10_000
 DEEP_MAX_ROWS = 1_000
 GRADIENT_MAX_ROWS = 200
+CHUNK_MAX_ROWS = 64
 AGREEMENT_ROWS = 50
 TOP_FEATURES_TAG = 5
 _BUDGET_SHARE = 0.5  # of the step's budget for the explanation itself; the rest for quality
@@ -63,6 +72,7 @@ class _Attempts:
 
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    truncated: str | None = None
 
 
 def _rows_the_model_accepts(setup: ExplainSetup, x: np.ndarray, attempts: _Attempts) -> Any:
@@ -104,24 +114,60 @@ def _model_rows_per_row(algorithm: str, setup: ExplainSetup, background: np.ndar
     return permutation_evaluations(n, dict(setup.ctx.options)) * len(background)
 
 
-def _rows_for_budget(
-    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, budget_s: float
-) -> int:
-    """How many rows a model-agnostic algorithm can explain within its share of the budget."""
+def _check_one_row_fits(
+    choice: Choice, setup: ExplainSetup, background: np.ndarray, seconds: float
+) -> None:
+    """Fall back at once when even one row would not fit (cost measured on one batch)."""
     assert setup.predictor is not None
     model_rows = _model_rows_per_row(choice.algorithm, setup, background)
     per_row = seconds_per_model_row(setup.predictor, background, model_rows) * model_rows
-    affordable = int(_BUDGET_SHARE * budget_s / max(per_row, 1e-9))
-    if affordable < 1:
+    if per_row > seconds:
         raise AlgorithmUnavailable(
-            f"too slow for the budget: about {per_row:.1f}s per row, {budget_s:.0f}s available"
+            f"too slow for the budget: about {per_row:.1f}s per row, {seconds:.0f}s available"
         )
-    return min(affordable, len(x))
 
 
-def _rows_to_explain(
-    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, budget_s: float
-) -> np.ndarray:
+def _chunk_sizes(rows: int) -> list[int]:
+    """Fixed chunk sizes (1, 2, 4, ... then CHUNK_MAX_ROWS): never depend on timing."""
+    sizes, size, done = [], 1, 0
+    while done < rows:
+        sizes.append(min(size, rows - done))
+        done += sizes[-1]
+        size = min(size * 2, CHUNK_MAX_ROWS)
+    return sizes
+
+
+def _explain_in_chunks(
+    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, stop_at: float
+) -> tuple[Attribution, str | None]:
+    """Explain rows chunk by chunk until they are done or the time share is used up.
+
+    The cost per row is re-measured on every chunk (the latest chunk's rate, so a
+    machine that slows down is noticed at once); a chunk starts only if it is expected
+    to end within the share. Rows explained so far are kept.
+
+    Returns:
+        The attribution of the rows explained (a prefix of ``x``) and, when it stopped
+        early, why and how far it got.
+    """
+    _check_one_row_fits(choice, setup, background, stop_at - time.monotonic())
+    parts: list[Attribution] = []
+    done, per_row = 0, 0.0
+    for index, size in enumerate(_chunk_sizes(len(x))):
+        if parts and time.monotonic() + HEADROOM * per_row * size > stop_at:
+            break
+        tick = time.monotonic()
+        parts.append(ALGORITHMS[choice.algorithm](setup, x[done : done + size], background, index))
+        per_row = (time.monotonic() - tick) / size
+        done += size
+    truncated = None
+    if done < len(x):
+        truncated = f"time budget: explained {done:,} of {len(x):,} rows with {choice.algorithm}"
+    return concatenate(parts), truncated
+
+
+def _rows_wanted(choice: Choice, setup: ExplainSetup, x: np.ndarray) -> np.ndarray:
+    """The rows an algorithm should explain: a prefix of the sample (or a bigger draw)."""
     ctx = setup.ctx
     cap = int(ctx.options.get("max_rows", 0)) or None
     if choice.algorithm in _NO_BACKGROUND:
@@ -131,10 +177,7 @@ def _rows_to_explain(
             frame, _ = ctx.reference.draw(wanted)
             return setup.encoding.encode(frame)
         return x[:wanted]
-    if choice.algorithm in MODEL_AGNOSTIC:
-        rows = _rows_for_budget(choice, setup, x, background, budget_s)
-    else:
-        rows = {"deep": DEEP_MAX_ROWS, "gradient": GRADIENT_MAX_ROWS}.get(choice.algorithm, len(x))
+    rows = {"deep": DEEP_MAX_ROWS, "gradient": GRADIENT_MAX_ROWS}.get(choice.algorithm, len(x))
     return x[: min(rows, cap or rows, len(x))]
 
 
@@ -150,13 +193,17 @@ def _explain_with_fallbacks(
 
     attempts = _Attempts()
     for choice in explainer_chain(setup.ctx, setup.encoding):
-        remaining = workspace.deadline - time.monotonic()
         try:
             keep = _rows_the_model_accepts(setup, x, attempts)
-            budget = min(remaining, workspace.budget_s)
-            rows = _rows_to_explain(choice, setup, x[keep], background, budget)
+            rows = _rows_wanted(choice, setup, x[keep])
+            if choice.algorithm in MODEL_AGNOSTIC:
+                attribution, attempts.truncated = _explain_in_chunks(
+                    choice, setup, rows, background, workspace.work_until(_BUDGET_SHARE)
+                )
+                rows = rows[: len(attribution.values)]
+            else:
+                attribution = ALGORITHMS[choice.algorithm](setup, rows, background)
             ids = keep[: len(rows)] if len(rows) <= len(keep) else np.arange(len(rows))
-            attribution = ALGORITHMS[choice.algorithm](setup, rows, background)
             return choice, attribution, rows, ids, attempts
         except Exception as exc:  # recorded in card.json as the reason for the fallback
             reason = str(exc) if isinstance(exc, AlgorithmUnavailable) else repr(exc)
@@ -210,6 +257,7 @@ def _card(
         "seed": ctx.seed,
         "options": dict(ctx.options),
         "notes": attempts.notes,
+        "truncated": attempts.truncated,
         "versions": {k: v for k, v in library_versions().items() if k in ("shap", "numpy")},
     }
 
@@ -280,6 +328,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
             "top_features": summary["ranking"][:TOP_FEATURES_TAG],
         },
         results=written,
+        truncated=attempts.truncated,
     )
 
 

@@ -33,7 +33,14 @@ from mlflow_clarity.monitors.baseline.column_profiles import NumericProfile
 from mlflow_clarity.monitors.baseline.data_profile import SCHEMA_VERSION, DataProfile, build_profile
 from mlflow_clarity.monitors.baseline.model_quality import new_quality
 from mlflow_clarity.store import write_json
-from mlflow_clarity.types import ModelContext, MonitorSpec, ReferenceData, StepOutput, StepWorkspace
+from mlflow_clarity.types import (
+    HEADROOM,
+    ModelContext,
+    MonitorSpec,
+    ReferenceData,
+    StepOutput,
+    StepWorkspace,
+)
 from mlflow_clarity.versions import library_versions
 
 if TYPE_CHECKING:
@@ -192,8 +199,11 @@ def _prediction_profile(
     started = time.monotonic()
     for done, (chunk, labels) in enumerate(reference.iter_chunks(CHUNK_ROWS)):
         per_chunk = (time.monotonic() - started) / done if done else 0.0
-        if time.monotonic() + per_chunk > deadline:
-            note = f"model outputs profiled on the first {profile.item_count} rows (time budget)"
+        if time.monotonic() + HEADROOM * per_chunk > deadline:
+            note = (
+                f"time budget: model outputs profiled on the first {profile.item_count:,} "
+                f"of {reference.n_rows:,} rows"
+            )
             return profile, None, note
         outputs, frame = outputs_of(chunk)
         profile.update(frame)
@@ -231,13 +241,13 @@ def build(
     chunks = (features for features, _ in reference.iter_chunks(CHUNK_ROWS))
     profile = build_profile(chunks, sample=reference.sample)
     notes = list(reference.notes)
-    predictions = quality = None
+    predictions = quality = truncated = None
     if ctx is not None and ctx.options.get("predictions", True):
         try:
-            predictions, quality, note = _prediction_profile(
+            predictions, quality, truncated = _prediction_profile(
                 ctx, reference, deadline or float("inf")
             )
-            notes += [note] if note else []
+            notes += [truncated] if truncated else []
         except Exception as exc:  # recorded in the manifest; the input profile still stands
             logger.info("baseline: model outputs not profiled: %r", exc)
             notes.append(f"model outputs not profiled: {exc!r}"[:300])
@@ -269,6 +279,7 @@ def build(
         "thresholds": THRESHOLDS,
         "files": {k: v for k, v in BASELINE_FILES.items() if k != "sample"},
         "notes": notes,
+        "truncated": truncated,
         "versions": {
             k: v
             for k, v in library_versions().items()
@@ -301,8 +312,7 @@ def build_baseline(
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     assert ctx.reference is not None  # guaranteed by needs_data
     # the outputs profile stops at this step's share, leaving the explainers their time
-    share_ends = time.monotonic() + workspace.budget_s
-    baseline = build(ctx.reference, ctx=ctx, deadline=min(workspace.deadline, share_ends))
+    baseline = build(ctx.reference, ctx=ctx, deadline=workspace.work_until())
     baseline.write(workspace.out_dir)
     sample_rows = int(ctx.options.get("reference_sample_rows", 0))
     if sample_rows > 0:
@@ -323,6 +333,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
             "notes": baseline.manifest["notes"],
         },
         results={"baseline": baseline},
+        truncated=baseline.manifest["truncated"],
     )
 
 

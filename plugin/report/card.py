@@ -133,9 +133,9 @@ def _explanations(src: ReportSources) -> list[str]:
         ),
     ]
     skipped = [
-        [s["name"], s["status"], s.get("reason") or ""]
+        [s["name"], *verdicts.step_outcome(s)]
         for s in (src.status or {}).get("steps", [])
-        if s["status"] != "ok"
+        if s["status"] != "ok" or s.get("truncated")
     ]
     if skipped:
         lines += ["", _table(["step", "status", "reason"], skipped)]

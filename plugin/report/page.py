@@ -95,10 +95,10 @@ def _summary(src: ReportSources) -> str:
 def _steps(src: ReportSources) -> str:
     rows = []
     for step in (src.status or {}).get("steps", []):
-        reason = step.get("reason") or ""
+        status, reason = verdicts.step_outcome(step)
         rows.append(
             f"<tr><td>{text(step['name'])}</td><td>{text(step['kind'])}</td>"
-            f"<td><span class='pill'>{text(step['status'])}</span></td>"
+            f"<td><span class='pill'>{text(status)}</span></td>"
             f"<td class='num'>{number(step.get('duration_s'), 3)}</td><td>{text(reason)}</td></tr>"
         )
     if not rows:

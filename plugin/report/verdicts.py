@@ -133,3 +133,10 @@ def all_verdicts(
         LIME_STABILITY.grade(((lime_quality or {}).get("stability") or {}).get("jaccard_mean")),
         AGREEMENT.grade(((agreement or {}).get("overall") or {}).get("feature_agreement@3")),
     ]
+
+
+def step_outcome(step: dict[str, Any]) -> tuple[str, str]:
+    """A step's status as shown to readers, and its reason (or how far it got)."""
+    if step.get("truncated"):
+        return "ok, stopped early", str(step["truncated"])
+    return str(step["status"]), str(step.get("reason") or "")
