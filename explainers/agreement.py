@@ -113,11 +113,9 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
         "rows": rows,
     }
     write_json(workspace.out_dir / AGREEMENT_FILE, agreement)
-    metrics = {
-        key.replace("@", "_at_"): value for key, value in overall.items() if value is not None
-    }
+    headline = overall.get(f"feature_agreement@{TOP_K[0]}")
     return StepOutput(
-        metrics=metrics,
+        metrics={} if headline is None else {f"feature_agreement_at_{TOP_K[0]}": headline},
         summary={"rows_compared": len(rows), **overall},
         results={"agreement": agreement},
     )

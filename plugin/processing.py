@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_clarity.config import ClarityConfig, current_config
-from mlflow_clarity.data.capture import logged_dataset_reference
+from mlflow_clarity.data.capture import logged_dataset_reference, own_calls
 from mlflow_clarity.data.files import DataLike, read_data
 from mlflow_clarity.data.reference import (
     RawReference,
@@ -31,6 +31,7 @@ from mlflow_clarity.store import store_results
 from mlflow_clarity.types import ModelContext, ReferenceData, RunReport, overall_status
 from mlflow_clarity.versions import library_versions
 
+REFERENCE_CONTEXT = "reference"
 NO_DATA_REASON = (
     "no reference data: wrap log_model in `with mlflow_clarity.reference_data(X, y):`, "
     "log the data with mlflow.log_input(mlflow.data.from_pandas(df)), or give log_model "
@@ -81,6 +82,41 @@ def with_reference(
     )
 
 
+def link_reference(ctx: ModelContext) -> tuple[str, str] | None:
+    """Log the reference data (its seeded sample) as an input of the model's run, with
+    the context ``reference``; the metrics stored with the model are then linked to it.
+
+    Returns:
+        ``(name, digest)`` of the dataset, or None without reference data or a run.
+    """
+    if ctx.reference is None or ctx.run_id is None:
+        return None
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.tracking import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    source = ctx.reference.source
+    name = source.split(":", 1)[1] if source.startswith("dataset:") else "reference"
+    dataset = mlflow.data.from_pandas(ctx.reference.sample, name=name)
+    entity = dataset._to_mlflow_entity()
+    context = InputTag(key=MLFLOW_DATASET_CONTEXT, value=REFERENCE_CONTEXT)
+    MlflowClient().log_inputs(ctx.run_id, datasets=[DatasetInput(entity, tags=[context])])
+    return entity.name, entity.digest
+
+
+def _link_reference(ctx: ModelContext) -> tuple[str, str] | None:
+    try:
+        return link_reference(ctx)
+    except Exception as exc:
+        report_failure(
+            f"linking the reference data of model {ctx.model_id}",
+            exc,
+            consequence="The results are stored without the dataset link.",
+        )
+        return None
+
+
 def _write_report(
     pm: ClarityPluginManager, ctx: ModelContext, report: RunReport, staging: Path
 ) -> None:
@@ -111,7 +147,7 @@ def process(base: ModelContext, explicit: RawReference | None, config: ClarityCo
     started = time.monotonic()
     pm = get_plugin_manager()
     ctx = with_reference(base, explicit, config)
-    with tempfile.TemporaryDirectory(prefix="clarity-staging-") as tmp:
+    with own_calls(), tempfile.TemporaryDirectory(prefix="clarity-staging-") as tmp:
         staging = Path(tmp)
         steps = run_pipeline(ctx, pm.steps(), config, staging)
         report = RunReport(
@@ -130,7 +166,7 @@ def process(base: ModelContext, explicit: RawReference | None, config: ClarityCo
             ),
         )
         _write_report(pm, ctx, report, staging)
-        report = store_results(ctx, report, staging)
+        report = store_results(ctx, report, staging, _link_reference(ctx))
     pm.notify_results_stored(ctx, report)
     return report
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import os
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 
 STATUS_TAG = "clarity.status"
 _METRICS_PER_BATCH = 1000
+METRICS_PER_STEP = 5
+"""At most this many of a step's metrics are logged to MLflow (all are in status.json)."""
 
 
 def _json_safe(value: Any) -> Any:
@@ -48,6 +53,37 @@ def write_json(path: Path, data: Any) -> None:
     )
 
 
+_PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_saved_progress: str | None = None
+
+
+@contextlib.contextmanager
+def quiet_artifacts() -> Iterator[None]:
+    """No MLflow progress bars for the artifact transfers mlflow-clarity makes itself.
+
+    MLflow reads ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` on every transfer; it is set
+    to false while any such block runs and restored after the last one ends.
+    """
+    global _quiet_depth, _saved_progress
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _saved_progress = os.environ.get(_PROGRESS_BAR_ENV)
+            os.environ[_PROGRESS_BAR_ENV] = "false"
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                if _saved_progress is None:
+                    os.environ.pop(_PROGRESS_BAR_ENV, None)
+                else:
+                    os.environ[_PROGRESS_BAR_ENV] = _saved_progress
+
+
 def _client() -> Any:
     from mlflow.tracking import MlflowClient
 
@@ -75,20 +111,57 @@ def set_status_tags(
         client.set_model_version_tag(name, str(version), STATUS_TAG, status)
 
 
-def log_metrics(run_id: str, model_id: str, metrics: dict[str, float], step: int = 0) -> None:
-    """Log metrics to a run, linked to a LoggedModel, in batches MLflow accepts."""
+def log_metrics(
+    run_id: str,
+    model_id: str | None,
+    metrics: dict[str, float],
+    step: int = 0,
+    dataset: tuple[str, str] | None = None,
+) -> None:
+    """Log metrics to a run in batches MLflow accepts.
+
+    Args:
+        run_id: The run.
+        model_id: The LoggedModel to link them to (they then show on its page), or None.
+        metrics: Names and values.
+        step: The step they are logged at.
+        dataset: ``(name, digest)`` of a dataset input of the run they were computed on;
+            the model's page lists it under "Datasets used".
+    """
     from mlflow.entities import Metric
 
     client = _client()
     now = int(time.time() * 1000)
-    batch = [Metric(k, v, now, step, model_id=model_id) for k, v in sorted(metrics.items())]
+    name, digest = dataset or (None, None)
+    batch = [
+        Metric(k, v, now, step, model_id=model_id, dataset_name=name, dataset_digest=digest)
+        for k, v in sorted(metrics.items())
+    ]
     for start in range(0, len(batch), _METRICS_PER_BATCH):
         client.log_batch(run_id, metrics=batch[start : start + _METRICS_PER_BATCH])
 
 
-def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunReport:
-    """Write ``status.json``, upload ``clarity/`` into the model's artifacts, log metrics,
-    then set status tags.
+def headline_metrics(report: RunReport) -> dict[str, float]:
+    """The metrics logged to MLflow: the first ``METRICS_PER_STEP`` of each step.
+
+    Every metric stays in ``status.json``; MLflow's model page shows only these, so a
+    plugin cannot crowd out the user's own metrics.
+    """
+    return {
+        key: value
+        for step in report.steps
+        for key, value in list(step.metrics.items())[:METRICS_PER_STEP]
+    }
+
+
+def store_results(
+    ctx: ModelContext,
+    report: RunReport,
+    staging: Path,
+    dataset: tuple[str, str] | None = None,
+) -> RunReport:
+    """Write ``status.json``, upload ``clarity/`` into the model's artifacts, log the
+    headline metrics, then set status tags.
 
     The status tag is set last, so that a reader who sees it finds the artifacts.
 
@@ -96,13 +169,16 @@ def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunRep
         ctx: The model's context.
         report: The run's report; written as ``clarity/status.json``.
         staging: The local staging folder holding the steps' files.
+        dataset: ``(name, digest)`` of the reference data as an input of the model's run;
+            the metrics are linked to it.
 
     Returns:
         The report, with ``storage_error`` and a ``failed`` status if the upload failed.
     """
     write_json(local(staging, STATUS), report.to_dict())
     try:
-        _client().log_model_artifacts(ctx.model_id, str(staging), artifact_path=ARTIFACT_DIR)
+        with quiet_artifacts():
+            _client().log_model_artifacts(ctx.model_id, str(staging), artifact_path=ARTIFACT_DIR)
     except Exception as exc:
         report_failure(
             f"uploading clarity/ to model {ctx.model_id}",
@@ -110,11 +186,11 @@ def store_results(ctx: ModelContext, report: RunReport, staging: Path) -> RunRep
             consequence="The model itself was logged and loads; its clarity results are lost.",
         )
         report = dataclasses.replace(report, status="failed", storage_error=repr(exc)[:500])
-    metrics = {k: v for step in report.steps for k, v in step.metrics.items()}
+    metrics = headline_metrics(report)
     tags = {k: v for step in report.steps for k, v in step.tags.items()}
     if metrics and ctx.run_id and report.storage_error is None:
         try:
-            log_metrics(ctx.run_id, ctx.model_id, metrics)
+            log_metrics(ctx.run_id, ctx.model_id, metrics, dataset=dataset)
         except Exception as exc:
             report_failure(f"logging clarity metrics of model {ctx.model_id}", exc)
     try:
@@ -130,26 +206,31 @@ def artifact_location(model_id: str) -> str:
     return _client().get_logged_model(model_id).artifact_location
 
 
-def download_clarity(model_id: str, target: Path) -> Path:
-    """Download a LoggedModel's whole ``clarity/`` folder into ``target``.
+def download_clarity(model_id: str, target: Path, folder: str = "") -> Path:
+    """Download a LoggedModel's ``clarity/`` folder (or one folder in it) into ``target``.
+
+    Args:
+        model_id: The LoggedModel.
+        target: Local folder to download into.
+        folder: A folder inside ``clarity/`` (a :mod:`mlflow_clarity.layout` path), or
+            empty for all of it.
 
     Returns:
-        The local ``clarity/`` folder.
+        The local copy of the folder.
 
     Raises:
-        FileNotFoundError: The model has no ``clarity/`` folder; the message says how to
-            make one.
+        FileNotFoundError: The model has no such folder; the message says how to make it.
     """
     import mlflow
 
-    uri = remote(artifact_location(model_id))
-    if not mlflow.artifacts.list_artifacts(artifact_uri=uri):
-        raise FileNotFoundError(
-            f"model {model_id} has no clarity/ folder; create one with "
-            f"mlflow-clarity explain models:/{model_id} --data TRAINING_DATA.csv"
-        )
-    mlflow.artifacts.download_artifacts(uri, dst_path=str(target))
-    return target / ARTIFACT_DIR
+    uri = remote(artifact_location(model_id), folder)
+    with quiet_artifacts():
+        if not mlflow.artifacts.list_artifacts(artifact_uri=uri):
+            raise FileNotFoundError(
+                f"model {model_id} has no {ARTIFACT_DIR}/{folder} folder; create it with "
+                f"mlflow-clarity explain models:/{model_id} --data TRAINING_DATA.csv"
+            )
+        return Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(target)))
 
 
 def download_files(model_id: str, folder: str, names: Iterable[str], target: Path) -> Path:
@@ -168,10 +249,12 @@ def download_files(model_id: str, folder: str, names: Iterable[str], target: Pat
 
     uri = remote(artifact_location(model_id), folder)
     target.mkdir(parents=True, exist_ok=True)
-    present = {Path(f.path).name for f in mlflow.artifacts.list_artifacts(artifact_uri=uri)}
-    for name in names:
-        if name in present:
-            mlflow.artifacts.download_artifacts(f"{uri}/{name}", dst_path=str(target))
+    with quiet_artifacts():
+        listed = mlflow.artifacts.list_artifacts(artifact_uri=uri)
+        present = {Path(f.path).name for f in listed}
+        for name in names:
+            if name in present:
+                mlflow.artifacts.download_artifacts(f"{uri}/{name}", dst_path=str(target))
     return target
 
 
@@ -182,4 +265,5 @@ def upload_files(model_id: str, folder: Path, relative_paths: Iterable[str]) -> 
             target = local(Path(tmp), relative)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(local(folder, relative).read_bytes())
-        _client().log_model_artifacts(model_id, tmp, artifact_path=ARTIFACT_DIR)
+        with quiet_artifacts():
+            _client().log_model_artifacts(model_id, tmp, artifact_path=ARTIFACT_DIR)

@@ -45,8 +45,14 @@ def test_sklearn_estimator_with_explicit_data_and_registration() -> None:
     # the artifacts travel with the registered version
     profile = mlflow.artifacts.download_artifacts("models:/clf/1/clarity/monitoring/profile.json")
     assert profile.endswith("profile.json")
-    metrics = {
-        m.key: m.value for m in mlflow.MlflowClient().get_logged_model(info.model_id).metrics
+    logged = mlflow.MlflowClient().get_logged_model(info.model_id).metrics
+    metrics = {m.key: m.value for m in logged}
+    assert len(metrics) <= 15  # the headline figures; the rest stay in status.json
+    # the reference data is an input of the run, and the UI lists it as "Datasets used"
+    assert {(m.dataset_name, m.dataset_digest) for m in logged} == {
+        (d.dataset.name, d.dataset.digest)
+        for d in mlflow.MlflowClient().get_run(info.run_id).inputs.dataset_inputs
+        if any(t.key == "mlflow.data.context" and t.value == "reference" for t in d.tags)
     }
     assert metrics["clarity.baseline.rows"] == 300
     assert 0 <= metrics["clarity.lime.r2_mean"] <= 1

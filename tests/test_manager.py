@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from mlflow_clarity import ClarityWarning
+from mlflow_clarity import ClarityWarning, ExplainerSpec
 from mlflow_clarity.cli import cli
 from mlflow_clarity.manager import PluginConflictError, get_plugin_manager
 
@@ -138,3 +138,70 @@ def test_cli_plugins_lists_steps_with_distribution_and_version(install_plugin) -
     acme = next(line for line in lines if "acme.saliency" in line)
     assert acme.split()[:5] == ["explainer", "acme.saliency", "acme_good4", "acme-clarity", "1.2.3"]
     assert any(line.split()[:2] == ["monitor", "baseline"] for line in lines)
+
+
+def test_misspelled_hook_is_a_warning_naming_the_plugin(install_plugin, lenient: None) -> None:
+    source = """
+from mlflow_clarity import ExplainerSpec, hookimpl
+
+@hookimpl
+def clarity_explainer():
+    return [ExplainerSpec(name="acme.never", run=lambda c, w: None)]
+
+@hookimpl
+def clarity_monitors():
+    return []
+"""
+    install_plugin("typo-clarity", "0.1", "acme_typo", source)
+    with pytest.warns(ClarityWarning, match="acme_typo.*clarity_explainer.*did you mean"):
+        names = _names(get_plugin_manager())
+    assert "acme.never" not in names and "shap" in names
+
+
+def test_misspelled_hook_raises_in_strict_mode(install_plugin) -> None:
+    from mlflow_clarity.manager import UnknownHookError
+
+    install_plugin("typo-clarity", "0.1", "acme_typo2", "def clarity_monitor():\n    pass\n")
+    with pytest.raises(UnknownHookError, match="clarity_monitors"):
+        get_plugin_manager()
+
+
+@pytest.mark.parametrize("name", ["Acme Saliency", "a/b", "", "..", "-x", "acme/../x", "é"])
+def test_step_names_must_be_lower_case_words(name: str) -> None:
+    with pytest.raises(ValueError, match="invalid step name"):
+        ExplainerSpec(name=name, run=lambda c, w: None)
+
+
+def test_after_must_name_steps() -> None:
+    with pytest.raises(TypeError, match="tuple of step names"):
+        ExplainerSpec(name="acme.x", run=lambda c, w: None, after="shap")
+    with pytest.raises(ValueError, match="after itself"):
+        ExplainerSpec(name="acme.x", run=lambda c, w: None, after=("acme.x",))
+
+
+def test_report_sections_are_collected_per_plugin(install_plugin, lenient: None) -> None:
+    from mlflow_clarity import ReportSection
+
+    source = """
+from mlflow_clarity import ReportSection, hookimpl
+
+@hookimpl
+def clarity_report_sections(report):
+    return [ReportSection(title="Acme", paragraphs=(report.status,))]
+"""
+    install_plugin("acme-clarity", "1.0", "acme_sections", source)
+    install_plugin(
+        "bad-clarity",
+        "1.0",
+        "acme_bad_sections",
+        "from mlflow_clarity import hookimpl\n\n@hookimpl\ndef clarity_report_sections():\n"
+        "    return ['not a section']\n",
+    )
+    from mlflow_clarity.types import RunReport
+
+    from helpers import context, frame
+
+    report = RunReport("ok", "m-0", (), "now", 0.0, 0, {}, {}, {})
+    with pytest.warns(ClarityWarning, match="acme_bad_sections.*ReportSection"):
+        sections = get_plugin_manager().report_sections(context(frame()), report)
+    assert sections == [("acme_sections", ReportSection(title="Acme", paragraphs=("ok",)))]

@@ -325,20 +325,15 @@ def _write(
     explanations = {"rows": explained, "failed_rows": failed}
     write_json(out_dir / LIME_FILES["explanations"], explanations)
     write_json(out_dir / LIME_FILES["quality"], quality)
-    metrics = {
-        "rows_explained": float(len(explained)),
-        "r2_mean": quality["r2_mean"],
-        "abs_error_mean": quality["abs_error_mean"],
-        "low_fidelity_share": quality["low_fidelity_share"],
-    }
-    if measured:
-        metrics["stability_jaccard"] = quality["stability"]["jaccard_mean"]
     return StepOutput(
-        metrics=metrics,
+        metrics={"r2_mean": quality["r2_mean"], "rows_explained": float(len(explained))},
         summary={
             "rows": len(explained),
             "failed_rows": len(failed),
             "r2_mean": quality["r2_mean"],
+            "abs_error_mean": quality["abs_error_mean"],
+            "low_fidelity_share": quality["low_fidelity_share"],
+            "stability_jaccard": quality["stability"]["jaccard_mean"] if measured else None,
             "seconds": {key: round(value, 4) for key, value in timings.items()},
         },
         results={"explanations": explanations, "quality": quality},

@@ -8,13 +8,12 @@ storage timeout.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 from typing import Any
 
 from mlflow_clarity.config import ClarityConfig, current_config
-from mlflow_clarity.data.capture import explicit_reference
+from mlflow_clarity.data.capture import explicit_reference, in_own_call
 from mlflow_clarity.data.reference import RawReference
 from mlflow_clarity.errors import logger, report_failure
 from mlflow_clarity.exceptions import ClarityStrictError
@@ -23,7 +22,6 @@ from mlflow_clarity.jobs import Job
 from mlflow_clarity.store import set_status_tags
 from mlflow_clarity.types import ModelContext
 
-_busy: contextvars.ContextVar[bool] = contextvars.ContextVar("mlflow_clarity_busy", default=False)
 _SKIPPED_FLAVORS = {"mlflow.shap"}  # log_explainer logs an explainer, not a model to explain
 _MODEL_KWARGS = {
     "mlflow.sklearn": "sk_model",
@@ -73,11 +71,7 @@ def _context_from_call(bound: dict[str, Any], info: Any) -> ModelContext:
 def _run_for(ctx: ModelContext, explicit: RawReference | None, config: ClarityConfig) -> Any:
     from mlflow_clarity.processing import process
 
-    token = _busy.set(True)  # anything the steps log must not be intercepted again
-    try:
-        return process(ctx, explicit, config)
-    finally:
-        _busy.reset(token)
+    return process(ctx, explicit, config)  # marks its own MLflow calls (own_calls)
 
 
 def start(ctx: ModelContext, explicit: RawReference | None, config: ClarityConfig) -> None:
@@ -127,7 +121,7 @@ def _wrap(original: Any) -> Any:
     @functools.wraps(original)
     def log(cls: Any, *args: Any, **kwargs: Any) -> Any:
         info = original(cls, *args, **kwargs)
-        if _busy.get():
+        if in_own_call():
             return info
         try:
             bound = signature.bind(cls, *args, **kwargs).arguments

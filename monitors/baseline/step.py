@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,13 +27,13 @@ from mlflow_clarity import model_access
 from mlflow_clarity.data.reference import RawReference, prepare_reference
 from mlflow_clarity.errors import logger
 from mlflow_clarity.hooks.specs import hookimpl
-from mlflow_clarity.layout import BASELINE_FILES, MONITORING, remote
+from mlflow_clarity.layout import BASELINE_FILES, MONITORING
 from mlflow_clarity.logged_models import resolve_model_uri
 from mlflow_clarity.monitors.baseline import sagemaker_files
 from mlflow_clarity.monitors.baseline.column_profiles import NumericProfile
 from mlflow_clarity.monitors.baseline.data_profile import SCHEMA_VERSION, DataProfile, build_profile
 from mlflow_clarity.monitors.baseline.model_quality import new_quality
-from mlflow_clarity.store import write_json
+from mlflow_clarity.store import download_clarity, write_json
 from mlflow_clarity.types import (
     HEADROOM,
     ModelContext,
@@ -132,12 +133,10 @@ class Baseline:
 
 
 def _download(model_uri: str) -> Path:
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     model_id = resolve_model_uri(model_uri).model_id
-    location = MlflowClient().get_logged_model(model_id).artifact_location
-    return Path(mlflow.artifacts.download_artifacts(remote(location, MONITORING)))
+    return download_clarity(
+        model_id, Path(tempfile.mkdtemp(prefix="clarity-baseline-")), MONITORING
+    )
 
 
 _FINGERPRINT_KEYS = ("count", "missing", "non_finite", "sum", "min", "max", "bins", "values", "top")
@@ -321,14 +320,11 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     rows = baseline.profile.item_count
     output_rows = 0 if baseline.predictions is None else baseline.predictions.item_count
     return StepOutput(
-        metrics={
-            "rows": rows,
-            "columns": len(baseline.profile.columns),
-            "output_rows": output_rows,
-        },
+        metrics={"rows": rows, "columns": len(baseline.profile.columns)},
         summary={
             "rows": rows,
             "columns": len(baseline.profile.columns),
+            "output_rows": output_rows,
             "skipped_columns": baseline.profile.skipped,
             "notes": baseline.manifest["notes"],
         },

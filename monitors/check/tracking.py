@@ -2,8 +2,9 @@
 
 Each check of a model is one run tagged with the model's id and registered version. Its
 statistics are metrics at step N, where N counts the earlier checks of the same model
-(kept in the LoggedModel tag ``clarity.check.count``), and are linked to the model, so
-the run charts and the model's page both draw drift over time. The files
+(kept in the LoggedModel tag ``clarity.check.count``), so the run charts draw drift over
+time; the importance-weighted drift score and the violation count are also linked to the
+model, so its page shows them over time without crowding out its own metrics. The files
 (``drift.json``, ``constraint_violations.json``, ``drift_report.html``) are the run's
 artifacts under ``clarity/``.
 """
@@ -19,6 +20,8 @@ from mlflow_clarity.store import log_metrics
 
 DEFAULT_EXPERIMENT = "clarity-monitoring"
 COUNT_TAG = "clarity.check.count"
+MODEL_METRICS = ("drift.weighted_score", "violations")
+"""The check's metrics also shown on the model's page (all are on the check's run)."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 
@@ -102,7 +105,10 @@ def log_check(drift: dict[str, Any], files: dict[str, Path], experiment: str) ->
     run = client.create_run(experiment_id, run_name=f"check {label}{version} #{step}", tags=tags)
     run_id = run.info.run_id
     try:
-        log_metrics(run_id, model_id, check_metrics(drift), step=step)
+        metrics = check_metrics(drift)
+        linked = {k: v for k, v in metrics.items() if k in MODEL_METRICS}
+        log_metrics(run_id, None, {k: v for k, v in metrics.items() if k not in linked}, step)
+        log_metrics(run_id, model_id, linked, step=step)
         for path in files.values():
             client.log_artifact(run_id, str(path), artifact_path="clarity")
     finally:

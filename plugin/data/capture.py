@@ -20,6 +20,9 @@ from mlflow_clarity.data.reference import RawReference
 _MAX_REMEMBERED_DATASETS = 8
 _TRAINING_CONTEXTS = ("training", "train")
 
+_own_calls: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "mlflow_clarity_own_calls", default=False
+)
 _explicit: contextvars.ContextVar[RawReference | None] = contextvars.ContextVar(
     "mlflow_clarity_reference", default=None
 )
@@ -71,6 +74,25 @@ def explicit_reference() -> RawReference | None:
         return _default
 
 
+@contextmanager
+def own_calls() -> Iterator[None]:
+    """Mark MLflow calls made by mlflow-clarity itself in this context.
+
+    Models the steps log are not processed again, and datasets mlflow-clarity logs
+    (the reference data it links to the model) are not taken for the user's.
+    """
+    token = _own_calls.set(True)
+    try:
+        yield
+    finally:
+        _own_calls.reset(token)
+
+
+def in_own_call() -> bool:
+    """Whether the current context is inside :func:`own_calls`."""
+    return _own_calls.get()
+
+
 def remember_logged_dataset(dataset: Any, digest: str) -> None:
     """Remember a dataset the user (or autolog) just logged to the active run.
 
@@ -84,7 +106,7 @@ def remember_logged_dataset(dataset: Any, digest: str) -> None:
     import mlflow
 
     run = mlflow.active_run()
-    if run is not None:
+    if run is not None and not in_own_call():
         _datasets.append((run.info.run_id, digest, dataset))
 
 
