@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,9 @@ import mlflow_clarity
 from mlflow_clarity import config
 from mlflow_clarity.hooks.patches import log_model as interceptor
 from mlflow_clarity.manager import reset_plugin_manager
+
+# The kit's fixtures (install_plugin, clarity_context), as plugin authors opt in to them.
+pytest_plugins = ["mlflow_clarity.testing.pytest_plugin"]
 
 _ENV = (
     "MLFLOW_CLARITY_DISABLE",
@@ -74,23 +76,3 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
-
-
-@pytest.fixture
-def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Install a third-party plugin distribution (real dist-info on sys.path)."""
-    site = tmp_path / "site-packages"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-
-    def install(dist: str, version: str, module: str, source: str, ep_name: str = "") -> None:
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(
-            f"[mlflow_clarity]\n{ep_name or module} = {module}\n"
-        )
-        reset_plugin_manager()
-
-    return install

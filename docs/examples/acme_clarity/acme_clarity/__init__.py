@@ -1,0 +1,1 @@
+"""acme-clarity: an example third-party plugin for mlflow-clarity (see ``plugin.py``)."""
