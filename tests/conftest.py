@@ -35,6 +35,9 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_CLARITY_STRICT", "1")
+    # MLflow infers a model's pip requirements by loading it in a subprocess (seconds per
+    # log_model); none of the tests is about requirements, so give up on it after 1 s.
+    monkeypatch.setenv("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", "1")
     config.set_code_options({}, disable=False)
     mlflow_clarity.set_reference_data(None)
     reset_plugin_manager()
