@@ -117,15 +117,15 @@ def run_step(
     spec = registered.spec
     base = {"name": spec.name, "kind": spec.kind, "plugin": registered.origin.plugin}
     started = time.monotonic()
-    reason = _precheck(registered, ctx, config)
-    if reason is not None:
-        logger.info("mlflow-clarity: step %r skipped: %s", spec.name, reason)
-        return StepResult(**base, status="skipped", reason=reason)
-    step_ctx = dataclasses.replace(
+    step_ctx = dataclasses.replace(  # its own copy, for supports() and run() alike
         ctx,
         reference=None if ctx.reference is None else ctx.reference.copy(),
         options=MappingProxyType(dict(config.step_options.get(spec.name, {}))),
     )
+    reason = _precheck(registered, step_ctx, config)
+    if reason is not None:
+        logger.info("mlflow-clarity: step %r skipped: %s", spec.name, reason)
+        return StepResult(**base, status="skipped", reason=reason)
     out_dir = Path(tempfile.mkdtemp(prefix=f"clarity-{spec.name}-"))
     wanted = {n: r for n, r in (upstream or {}).items() if n in spec.after}
     workspace = StepWorkspace(

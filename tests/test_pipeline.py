@@ -227,3 +227,16 @@ def test_work_until_leaves_a_margin_before_the_deadline(tmp_path: Path) -> None:
     run_pipeline(context(frame()), [explainer("m", measure)], config(budget_s=10.0), tmp_path)
     ((until, left),) = stops
     assert 0 < until < left and until <= 0.9 * left + 0.01
+
+
+def test_supports_sees_its_own_copy_of_the_sample(tmp_path: Path) -> None:
+    def vandal(ctx):
+        ctx.reference.sample.iloc[:, :] = 0.0
+        return True
+
+    def check(ctx, ws):
+        assert ctx.reference.sample.abs().sum().sum() > 0
+
+    steps = [explainer("v", _ok, supports=vandal), explainer("c", check)]
+    results = run_pipeline(context(frame()), steps, config(), tmp_path)
+    assert [r.status for r in results] == ["ok", "ok"]

@@ -283,15 +283,16 @@ def test_out_of_time_keeps_the_rows_it_explained(tmp_path: Path) -> None:
     """A budget that fits a few rows only: the step is ok, says it stopped early and how
     far it got, and stores the rows it explained."""
     model, x = _slow_mlp(rows=2000)
+    _explain(tmp_path / "warm", model, x.head(20), max_rows=1)  # shap's numba compiles once
     ctx = context(x, model=model)
     (spec,) = shap_explainer.clarity_explainers()
     cfg = config(budget_s=4, step_options={"shap": {"plots": False}})
-    (result,) = run_pipeline(ctx, [registered(spec)], cfg, tmp_path)
+    (result,) = run_pipeline(ctx, [registered(spec)], cfg, tmp_path / "run")
     assert result.status == "ok", result.reason
     assert result.truncated is not None and "of 2,000 rows" in result.truncated
     assert result.to_dict()["truncated"] == result.truncated
     explained = int(result.metrics["clarity.shap.rows_explained"])
     assert 1 <= explained < 2000
-    card = _read(tmp_path / "explanations/shap", "card.json")
+    card = _read(tmp_path / "run/explanations/shap", "card.json")
     assert card["truncated"] == result.truncated
-    assert len(pd.read_parquet(tmp_path / "explanations/shap/values.parquet")) == explained
+    assert len(pd.read_parquet(tmp_path / "run/explanations/shap/values.parquet")) == explained

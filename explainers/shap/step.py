@@ -60,6 +60,7 @@ TREE_MAX_ROWS = 10_000
 DEEP_MAX_ROWS = 1_000
 GRADIENT_MAX_ROWS = 200
 CHUNK_MAX_ROWS = 64
+PLOT_SECONDS = 3.0  # every plot, 30 features, on a busy 2-core machine: about 2 s
 AGREEMENT_ROWS = 50
 TOP_FEATURES_TAG = 5
 _BUDGET_SHARE = 0.5  # of the step's budget for the explanation itself; the rest for quality
@@ -114,10 +115,11 @@ def _model_rows_per_row(algorithm: str, setup: ExplainSetup, background: np.ndar
     return permutation_evaluations(n, dict(setup.ctx.options)) * len(background)
 
 
-def _check_one_row_fits(
+def _estimated_seconds_per_row(
     choice: Choice, setup: ExplainSetup, background: np.ndarray, seconds: float
-) -> None:
-    """Fall back at once when even one row would not fit (cost measured on one batch)."""
+) -> float:
+    """The cost of one row from the time of one model call on a batch of its size; falls
+    back at once when even one row would not fit in ``seconds``."""
     assert setup.predictor is not None
     model_rows = _model_rows_per_row(choice.algorithm, setup, background)
     per_row = seconds_per_model_row(setup.predictor, background, model_rows) * model_rows
@@ -125,6 +127,7 @@ def _check_one_row_fits(
         raise AlgorithmUnavailable(
             f"too slow for the budget: about {per_row:.1f}s per row, {seconds:.0f}s available"
         )
+    return per_row
 
 
 def _chunk_sizes(rows: int) -> list[int]:
@@ -142,23 +145,26 @@ def _explain_in_chunks(
 ) -> tuple[Attribution, str | None]:
     """Explain rows chunk by chunk until they are done or the time share is used up.
 
-    The cost per row is re-measured on every chunk (the latest chunk's rate, so a
-    machine that slows down is noticed at once); a chunk starts only if it is expected
-    to end within the share. Rows explained so far are kept.
+    The cost per row is estimated from one timed model call, then re-measured on every
+    chunk after the first (the latest chunk's rate, so a machine that slows down is
+    noticed at once); the first chunk, one row, also pays one-off costs such as shap's
+    numba compilation (seconds), so its time is not taken as the rate. A chunk starts
+    only if it is expected to end within the share. Rows explained so far are kept.
 
     Returns:
         The attribution of the rows explained (a prefix of ``x``) and, when it stopped
         early, why and how far it got.
     """
-    _check_one_row_fits(choice, setup, background, stop_at - time.monotonic())
+    per_row = _estimated_seconds_per_row(choice, setup, background, stop_at - time.monotonic())
     parts: list[Attribution] = []
-    done, per_row = 0, 0.0
+    done = 0
     for index, size in enumerate(_chunk_sizes(len(x))):
         if parts and time.monotonic() + HEADROOM * per_row * size > stop_at:
             break
         tick = time.monotonic()
         parts.append(ALGORITHMS[choice.algorithm](setup, x[done : done + size], background, index))
-        per_row = (time.monotonic() - tick) / size
+        if index > 0:
+            per_row = (time.monotonic() - tick) / size
         done += size
     truncated = None
     if done < len(x):
@@ -264,6 +270,7 @@ def _card(
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     import numpy as np
+    import shap  # noqa: F401  # imported before anything is timed: seconds when cold
 
     started = time.monotonic()
     assert ctx.reference is not None  # guaranteed by needs_data
@@ -295,15 +302,16 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
         "additivity": shap_quality.additivity(attribution),
         "sampling_error": shap_quality.sampling_error(attribution),
         "background_agreement": _background_agreement(
-            setup, choice, attribution, rows, pool, workspace.deadline, started
+            setup, choice, attribution, rows, pool, workspace.work_until(), started
         ),
     }
+    plots = ctx.options.get("plots", True) and _time_for_plots(workspace, attempts)
     card = _card(ctx, choice, attribution, background, attempts)
     background_frame = encoding.decode(background)
     written = shap_artifacts.write_all(
         workspace.out_dir, attribution, columns, reference_rows, background_frame, quality, card
     )
-    if ctx.options.get("plots", True):
+    if plots:
         labels = {c: encoding.category_labels(c) for c in columns}
         shap_plots.draw_all(
             workspace.out_dir,
@@ -330,6 +338,15 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
         results=written,
         truncated=attempts.truncated,
     )
+
+
+def _time_for_plots(workspace: StepWorkspace, attempts: _Attempts) -> bool:
+    """Whether the plots fit in what is left of the budget (else say they were left out)."""
+    if time.monotonic() + HEADROOM * PLOT_SECONDS <= workspace.work_until():
+        return True
+    reason = "time budget: plots not drawn"
+    attempts.truncated = f"{attempts.truncated}; {reason}" if attempts.truncated else reason
+    return False
 
 
 def _metrics(attribution: Attribution, quality: dict[str, Any]) -> dict[str, float]:
