@@ -148,6 +148,7 @@ def test_bad_reference_data_never_breaks_log_model(case: str, lenient: None) -> 
     _loads(info, x)
 
 
+@pytest.mark.slow
 def test_background_mode_tags_running_then_finishes() -> None:
     mlflow_clarity.autolog(sample_rows=100, background=True)
     gate = threading.Event()
@@ -164,6 +165,7 @@ def test_background_mode_tags_running_then_finishes() -> None:
     assert model_tags(info.model_id)["clarity.status"] == "ok"
 
 
+@pytest.mark.slow
 def test_background_results_are_not_lost_when_the_script_ends(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
     script.write_text(

@@ -104,6 +104,7 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert all(r["low_fidelity"] for r in _json(tmp_path, "lime/explanations.json")["rows"])
 
 
+@pytest.mark.slow
 def test_classifier_with_string_and_categorical_columns(tmp_path: Path) -> None:
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression

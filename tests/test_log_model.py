@@ -105,6 +105,7 @@ def test_lightgbm_regressor() -> None:
     assert top[:2] == ["x0", "x1"]
 
 
+@pytest.mark.slow
 def test_pytorch_with_input_example_only() -> None:
     x, y = regression_data(cols=4)
     net = torch_regressor(x, y)
@@ -247,6 +248,7 @@ def test_observers_see_the_stored_report_and_a_failing_one_is_contained(lenient)
     assert issubclass(ClarityWarning, UserWarning)
 
 
+@pytest.mark.slow
 def test_thousands_of_columns() -> None:
     x, y = classification_data(rows=200, cols=2000)
     # LIME on 2,000 columns costs seconds per row: two rows keep the suite quick

@@ -171,6 +171,7 @@ def _tags(version: str) -> dict[str, str]:
     return mlflow.MlflowClient().get_model_version("credit", version).tags
 
 
+@pytest.mark.slow
 def test_review_against_production_passes_and_promotes(registry: Server, tmp_path: Path) -> None:
     client = mlflow.MlflowClient()
     first = _log_version(gender_weight=0.0)

@@ -102,6 +102,7 @@ def test_sklearn_forest_uses_tree_shap_with_probabilities(tmp_path: Path) -> Non
     assert quality["additivity"]["max"] < 1e-6
 
 
+@pytest.mark.slow
 def test_the_features_the_label_depends_on_rank_first(tmp_path: Path) -> None:
     from sklearn.neural_network import MLPClassifier
 
