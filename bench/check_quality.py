@@ -7,7 +7,8 @@ Against a stored baseline of 100,000 rows of the benchmark's 50-column mix:
 * detection: how often a 0.5 sd mean shift, a variance x1.5 (normal column) and a 0.15
   change of a category's share are flagged, at n = 200 to 10,000.
 
-Run: ``make bench`` or ``.venv/bin/python bench/check_quality.py``.
+Run: ``make bench`` or ``.venv/bin/python bench/check_quality.py [--load N]``. It times
+nothing, so it has no ratios to print; ``--load`` is there for a uniform command line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 from baseline_speed import make_data
 from check_speed import scipy_tests
+from load import bench_parser, busy, load_header
 
 from mlflow_clarity.monitors import build_baseline
 from mlflow_clarity.monitors.check.drift_check import check_batch
@@ -79,6 +81,13 @@ def detection_sweep() -> None:
         print(f"  {change:<22} " + "  ".join(rates))
 
 
+def main() -> None:
+    args = bench_parser(__doc__).parse_args()
+    print(load_header(args.load))
+    with busy(args.load):
+        null_sweep()
+        detection_sweep()
+
+
 if __name__ == "__main__":
-    null_sweep()
-    detection_sweep()
+    main()

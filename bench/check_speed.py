@@ -9,7 +9,8 @@ on the raw 100,000-row reference (the obvious alternative), and Evidently's
 DataDriftPreset on the same raw reference when a Python with Evidently is given (it
 needs NumPy 1 / pandas 2, so it usually lives in a separate environment).
 
-Run: ``make bench`` or ``.venv/bin/python bench/check_speed.py [--evidently-python PATH]``.
+Run: ``make bench`` or ``.venv/bin/python bench/check_speed.py [--evidently-python PATH]
+[--load N]``.
 An Evidently environment: ``python3.11 -m venv /tmp/evv && /tmp/evv/bin/pip install
 "numpy<2" "pandas<2.3" "pyarrow<19" evidently``.
 """
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from baseline_speed import make_data, measure
+from load import bench_parser, busy, load_header, ratios
 
 from mlflow_clarity.monitors import Baseline, build_baseline
 from mlflow_clarity.monitors.check.drift_check import check_batch
@@ -89,63 +91,64 @@ def evidently_seconds(python: str, reference: Path, current: Path) -> tuple[floa
     return float(seconds), version
 
 
+def compare(args: argparse.Namespace, folder: Path, current: pd.DataFrame) -> None:
+    """Time the check of ``current`` and the alternatives on the raw reference; print them."""
+    same = make_data(args.rows, seed=3)
+    raw_reference = make_data(args.rows, seed=1)
+    raw_reference.to_parquet(folder / "reference.parquet")
+    current.to_parquet(folder / "current.parquet")
+
+    def check(batch: pd.DataFrame) -> Any:
+        return check_batch(Baseline.read(folder / "baseline"), [(batch, None)])
+
+    check(same.head(1000))  # warm imports
+    with busy(args.load):
+        seconds, peak, result = measure(lambda: check(current))
+        _, _, null_result = measure(lambda: check(same))
+        scipy_s, _, scipy_flags = measure(lambda: scipy_tests(raw_reference, current))
+        _, _, scipy_null = measure(lambda: scipy_tests(raw_reference, same))
+        evidently = evidently_seconds(
+            args.evidently_python, folder / "reference.parquet", folder / "current.parquet"
+        )
+    flagged = [v for v in result.violations if v["constraint_check_type"] == "baseline_drift_check"]
+    false = [v for v in null_result.violations if v.get("feature_name")]
+    print(
+        f"check {args.rows:,} x {current.shape[1]} vs stored baseline of "
+        f"{args.reference_rows:,} rows: {seconds:.2f} s, peak {peak:.0f} MB traced"
+    )
+    print(
+        f"  drifted columns flagged: {len(flagged)} of {len(SHIFTED)} shifted "
+        f"(0.1 to 0.5 sd); no-drift batch: {len(false)} column violations"
+    )
+    shifted_found = sorted({v["feature_name"] for v in flagged})
+    print(f"  flagged: {', '.join(shifted_found)}")
+    print(
+        f"scipy KS + chi2 on the raw {args.rows:,}-row reference: {scipy_s:.2f} s "
+        f"({ratios(scipy_s, seconds, 'scipy', 'ours')}); p<0.05 columns: drift {scipy_flags}, "
+        f"no drift {scipy_null}"
+    )
+    if isinstance(evidently, str):
+        print(f"Evidently DataDriftPreset: not run ({evidently})")
+    else:
+        ev_s, version = evidently
+        print(
+            f"Evidently {version} DataDriftPreset on the raw {args.rows:,}-row reference: "
+            f"{ev_s:.2f} s -> {ratios(ev_s, seconds, 'Evidently', 'ours')}"
+        )
+    print(json.dumps({"check_s": seconds, "violations": len(result.violations)}))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--reference-rows", type=int, default=1_000_000)
     parser.add_argument("--evidently-python", default=sys.executable)
     args = parser.parse_args()
-
+    print(load_header(args.load))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         build_baseline(make_data(args.reference_rows, seed=1)).write(folder / "baseline")
-        current = drifted(args.rows, seed=2)
-        same = make_data(args.rows, seed=3)
-
-        def check(batch: pd.DataFrame) -> Any:
-            return check_batch(Baseline.read(folder / "baseline"), [(batch, None)])
-
-        check(same.head(1000))  # warm imports
-        seconds, peak, result = measure(lambda: check(current))
-        _, _, null_result = measure(lambda: check(same))
-        flagged = [
-            v for v in result.violations if v["constraint_check_type"] == "baseline_drift_check"
-        ]
-        false = [v for v in null_result.violations if v.get("feature_name")]
-        print(
-            f"check {args.rows:,} x {current.shape[1]} vs stored baseline of "
-            f"{args.reference_rows:,} rows: {seconds:.2f} s, peak {peak:.0f} MB traced"
-        )
-        print(
-            f"  drifted columns flagged: {len(flagged)} of {len(SHIFTED)} shifted "
-            f"(0.1 to 0.5 sd); no-drift batch: {len(false)} column violations"
-        )
-        shifted_found = sorted({v["feature_name"] for v in flagged})
-        print(f"  flagged: {', '.join(shifted_found)}")
-
-        raw_reference = make_data(args.rows, seed=1)
-        scipy_s, _, scipy_flags = measure(lambda: scipy_tests(raw_reference, current))
-        _, _, scipy_null = measure(lambda: scipy_tests(raw_reference, same))
-        print(
-            f"scipy KS + chi2 on the raw {args.rows:,}-row reference: {scipy_s:.2f} s "
-            f"(ratio {scipy_s / seconds:.1f}x); p<0.05 columns: drift {scipy_flags}, "
-            f"no drift {scipy_null}"
-        )
-
-        raw_reference.to_parquet(folder / "reference.parquet")
-        current.to_parquet(folder / "current.parquet")
-        evidently = evidently_seconds(
-            args.evidently_python, folder / "reference.parquet", folder / "current.parquet"
-        )
-        if isinstance(evidently, str):
-            print(f"Evidently DataDriftPreset: not run ({evidently})")
-        else:
-            ev_s, version = evidently
-            print(
-                f"Evidently {version} DataDriftPreset on the raw {args.rows:,}-row reference: "
-                f"{ev_s:.2f} s -> mlflow-clarity is {ev_s / seconds:.1f}x faster"
-            )
-        print(json.dumps({"check_s": seconds, "violations": len(result.violations)}))
+        compare(args, folder, drifted(args.rows, seed=2))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ the same settings (5,000 samples, discretised, all 20 features) on the same 10 r
 a ratio (best of 3 on both sides); then the full step (three seeds for stability) and
 the agreement step.
 
-Run: ``make bench`` or ``.venv/bin/python bench/lime_speed.py``.
+Run: ``make bench`` or ``.venv/bin/python bench/lime_speed.py [--load N]``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from lime.lime_tabular import LimeTabularExplainer
+from load import bench_parser, busy, load_header, ratios
 from sklearn.neural_network import MLPClassifier
 from tasks import classification_task, run_steps
 
@@ -66,6 +67,7 @@ def _direct(model, x: pd.DataFrame, root: Path) -> float:
 
 
 def main() -> None:
+    args = bench_parser(__doc__).parse_args()
     x, y = classification_task()
     models = {
         "xgboost (200 trees)": (
@@ -77,7 +79,8 @@ def main() -> None:
             "sklearn",
         ),
     }
-    with tempfile.TemporaryDirectory() as tmp:
+    print(load_header(args.load))
+    with tempfile.TemporaryDirectory() as tmp, busy(args.load):
         for name, (model, flavor) in models.items():
             one = Path(tmp) / f"{flavor}-1"
             step = _timed_steps(model, flavor, x, y, one, seeds=1)
@@ -95,7 +98,7 @@ def main() -> None:
             print(
                 f"  explanations alone: {alone:.2f} s ({alone / rows * 1e3:.0f} ms/row);"
                 f" lime directly: {direct:.2f} s ({direct / rows * 1e3:.0f} ms/row)"
-                f" -> ratio {alone / direct:.2f} (goal <= 1.2)"
+                f" -> {ratios(alone, direct, 'step', 'lime')} (goal: step/lime <= 1.2)"
             )
             print(
                 f"  whole lime step with 1 seed: {step['lime'].duration_s:.2f} s"

@@ -6,12 +6,11 @@ setting the status tag. Plain and intercepted calls alternate in one process on 
 sqlite store, and the ratio of medians is printed, for MLflow's default call (which
 infers pip requirements in a subprocess) and for a call that names its requirements.
 
-Run: ``make bench`` or ``.venv/bin/python bench/overhead.py [--repeats N]``.
+Run: ``make bench`` or ``.venv/bin/python bench/overhead.py [--repeats N] [--load N]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from load import bench_parser, busy, load_header
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_clarity
@@ -51,7 +51,7 @@ def measure(repeats: int, **kwargs) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,10 +62,16 @@ def main() -> None:
             "pip_requirements given": {"pip_requirements": ["scikit-learn"]},
         }
         print(f"interception overhead, median of {args.repeats} alternating calls")
-        print(f"{'case':<24}{'plain s':>10}{'clarity s':>11}{'ratio':>8}")
-        for name, kwargs in cases.items():
-            plain, ours = measure(args.repeats, **kwargs)
-            print(f"{name:<24}{plain:>10.3f}{ours:>11.3f}{ours / plain:>8.3f}")
+        print(load_header(args.load))
+        print(
+            f"{'case':<24}{'plain s':>10}{'clarity s':>11}"
+            f"{'clarity/plain':>15}{'plain/clarity':>15}"
+        )
+        with busy(args.load):
+            for name, kwargs in cases.items():
+                plain, ours = measure(args.repeats, **kwargs)
+                figures = f"{plain:>10.3f}{ours:>11.3f}{ours / plain:>15.3f}{plain / ours:>15.3f}"
+                print(f"{name:<24}{figures}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ rendering of report.html and model_card.md from the stored files (what happens a
 end of log_model and after each check) next to plain json.load of the same files,
 and prints the report's size.
 
-Run: ``make bench`` or ``.venv/bin/python bench/report_speed.py``.
+Run: ``make bench`` or ``.venv/bin/python bench/report_speed.py [--load N]``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import xgboost
+from load import bench_parser, busy, load_header, ratios
 from sklearn.datasets import make_classification
 
 import mlflow_clarity
@@ -29,6 +30,8 @@ from mlflow_clarity.store import download_clarity
 
 
 def main() -> None:
+    args = bench_parser(__doc__).parse_args()
+    print(load_header(args.load))
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     folder = Path(tempfile.mkdtemp(prefix="clarity-report-bench-"))
     os.chdir(folder)
@@ -43,19 +46,21 @@ def main() -> None:
     clarity = download_clarity(info.model_id, folder / "download")
     run = run_facts(mlflow.MlflowClient().get_logged_model(info.model_id).source_run_id)
     render, parse = [], []
-    for _ in range(5):
-        started = time.perf_counter()
-        paths = write_report_files(clarity, run)
-        render.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        for path in clarity.rglob("*.json"):
-            json.loads(path.read_text())
-        parse.append(time.perf_counter() - started)
+    with busy(args.load):
+        for _ in range(5):
+            started = time.perf_counter()
+            paths = write_report_files(clarity, run)
+            render.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            for path in clarity.rglob("*.json"):
+                json.loads(path.read_text())
+            parse.append(time.perf_counter() - started)
     size = paths["report"].stat().st_size
+    render_s, parse_s = statistics.median(render), statistics.median(parse)
     print(
-        f"report + card for 50 features, all steps: {statistics.median(render):.3f} s "
+        f"report + card for 50 features, all steps: {render_s:.3f} s "
         f"(median of 5; goal < 2 s); json.load of the same stored files alone "
-        f"{statistics.median(parse):.3f} s"
+        f"{parse_s:.3f} s -> {ratios(render_s, parse_s, 'render', 'json.load')}"
     )
     print(
         f"report.html {size / 1e6:.2f} MB (goal well under 5 MB); "

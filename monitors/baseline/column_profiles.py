@@ -52,6 +52,28 @@ def _hll(data: str | None = None) -> Any:
     return hll_sketch.deserialize(base64.b64decode(data))
 
 
+def _sum_of_squares(values: np.ndarray, center: float) -> float:
+    """Sum of squared deviations from ``center``, by numpy's pairwise summation.
+
+    Not ``np.dot``: BLAS splits a dot product across threads, so its rounding depends on
+    the thread count, and it crawls when the other cores are busy.
+    """
+    import numpy as np
+
+    deviations = values - center
+    np.square(deviations, out=deviations)
+    return float(deviations.sum())
+
+
+def _writable(values: np.ndarray) -> np.ndarray:
+    """The values as an array the sketch's binding takes: writable and contiguous."""
+    import numpy as np
+
+    if values.flags.writeable and values.flags.c_contiguous:
+        return values
+    return np.array(values)  # pandas hands out read-only views
+
+
 @dataclass
 class NumericProfile:
     """Profile of a numeric (or datetime, as epoch seconds) column.
@@ -84,33 +106,43 @@ class NumericProfile:
             self.values = None
 
     def update(self, values: np.ndarray) -> None:
-        """Add a chunk of float values (NaN = missing)."""
-        import numpy as np
-
-        finite_mask = np.isfinite(values)
-        finite = values if finite_mask.all() else values[finite_mask]
-        if len(finite) < len(values):
-            nan = int(np.isnan(values).sum())
-            self.missing += nan
-            self.non_finite += len(values) - len(finite) - nan
+        """Add a chunk of float64 values (NaN = missing)."""
+        finite = self._count_missing(values)
         if len(finite) == 0:
             return
-        mean = float(finite.mean())
-        deviations = finite - mean
-        self._merge_moments(len(finite), mean, float(np.dot(deviations, deviations)))
-        self.sum += float(finite.sum())
+        total = float(finite.sum())
+        mean = total / len(finite)  # exactly what finite.mean() returns, without its pass
+        self._merge_moments(len(finite), mean, _sum_of_squares(finite, mean))
+        self.sum += total
         low, high = float(finite.min()), float(finite.max())
         self.min = low if self.min is None else min(self.min, low)
         self.max = high if self.max is None else max(self.max, high)
-        # bin i holds edges[i-1] <= v < edges[i]: a few vector compares beat searchsorted
-        below = [int((finite < edge).sum()) for edge in self.edges]
-        counts = np.diff([0, *below, len(finite)])
-        self.bin_counts = [a + int(b) for a, b in zip(self.bin_counts, counts, strict=True)]
-        # the sketch's binding takes writable, contiguous arrays only (pandas hands out views)
-        writable = finite.flags.writeable and finite.flags.c_contiguous
-        self.sketch.update(finite if writable else np.array(finite))
+        self._count_bins(finite)
+        self.sketch.update(_writable(finite))
         if self.values is not None:
             self._count_values(finite, low, high)
+
+    def _count_missing(self, values: np.ndarray) -> np.ndarray:
+        """Count the NaN and infinite values; return the finite ones, in their order."""
+        import numpy as np
+
+        finite_mask = np.isfinite(values)
+        if finite_mask.all():
+            return values
+        finite = values[finite_mask]
+        nan = int(np.isnan(values).sum())
+        self.missing += nan
+        self.non_finite += len(values) - len(finite) - nan
+        return finite
+
+    def _count_bins(self, finite: np.ndarray) -> None:
+        """Add the values' counts per bin (bin i holds ``edges[i-1] <= v < edges[i]``)."""
+        import numpy as np
+
+        # one count_nonzero per edge beats searchsorted/digitize on unsorted values
+        below = [int(np.count_nonzero(finite < edge)) for edge in self.edges]
+        counts = np.diff([0, *below, len(finite)])
+        self.bin_counts = [a + int(b) for a, b in zip(self.bin_counts, counts, strict=True)]
 
     def _count_values(self, finite: np.ndarray, low: float, high: float) -> None:
         """Track the values of a discrete integer column, while it has at most 20."""
@@ -232,21 +264,30 @@ class CategoricalProfile:
 
     def update(self, column: pd.Series) -> None:
         """Add a chunk of values (any dtype; values are compared as strings)."""
-        present = column.dropna()
-        self.missing += len(column) - len(present)
+        missing = int(column.isna().sum())
+        present = column.dropna() if missing else column
+        self.missing += missing
         self.count += len(present)
         if column.dtype == object:
             self.types.update(type(v).__name__ for v in present.head(1000))
         counted = present.astype(str).value_counts()
-        for value in counted.index:
+        values, counts = counted.index.tolist(), counted.tolist()
+        for value in values:
             self.sketch.update(value)
+        self._count(values, counts)
+
+    def _count(self, values: list[str], counts: list[int]) -> None:
+        """Add value counts; past ``MAX_TRACKED_VALUES`` values, new ones go untracked."""
         room = MAX_TRACKED_VALUES - len(self.counts)
-        for value, n in counted.items():
+        if len(values) <= room:  # every value fits, whether seen before or not
+            self.counts.update(dict(zip(values, counts, strict=True)))
+            return
+        for value, n in zip(values, counts, strict=True):
             if value in self.counts or room > 0:
                 room -= value not in self.counts
-                self.counts[value] += int(n)
+                self.counts[value] += n
             else:
-                self.untracked += int(n)
+                self.untracked += n
 
     def merge(self, other: CategoricalProfile) -> None:
         """Add ``other`` (same column) into this profile."""
