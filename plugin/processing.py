@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,10 @@ def link_reference(ctx: ModelContext) -> tuple[str, str] | None:
 
     source = ctx.reference.source
     name = source.split(":", 1)[1] if source.startswith("dataset:") else "reference"
-    dataset = mlflow.data.from_pandas(ctx.reference.sample, name=name)
-    entity = dataset._to_mlflow_entity()
+    with warnings.catch_warnings():  # MLflow's schema hints are about the user's data
+        warnings.simplefilter("ignore")
+        dataset = mlflow.data.from_pandas(ctx.reference.sample, name=name)
+        entity = dataset._to_mlflow_entity()
     context = InputTag(key=MLFLOW_DATASET_CONTEXT, value=REFERENCE_CONTEXT)
     MlflowClient().log_inputs(ctx.run_id, datasets=[DatasetInput(entity, tags=[context])])
     return entity.name, entity.digest

@@ -141,29 +141,39 @@ def _chunk_sizes(rows: int) -> list[int]:
 
 
 def _explain_in_chunks(
-    choice: Choice, setup: ExplainSetup, x: np.ndarray, background: np.ndarray, stop_at: float
+    choice: Choice,
+    setup: ExplainSetup,
+    x: np.ndarray,
+    background: np.ndarray,
+    workspace: StepWorkspace,
 ) -> tuple[Attribution, str | None]:
     """Explain rows chunk by chunk until they are done or the time share is used up.
 
-    The cost per row is estimated from one timed model call, then re-measured on every
-    chunk after the first (the latest chunk's rate, so a machine that slows down is
-    noticed at once); the first chunk, one row, also pays one-off costs such as shap's
-    numba compilation (seconds), so its time is not taken as the rate. A chunk starts
-    only if it is expected to end within the share. Rows explained so far are kept.
+    The first chunk, one row, pays one-off costs such as shap's numba compilation
+    (seconds on a busy machine); the explanation's share of the budget
+    (``_BUDGET_SHARE``) is counted from its end, and its time is not taken as the cost
+    per row. That cost is estimated from one timed model call, then re-measured on
+    every later chunk (the latest chunk's rate, so a machine that slows down is noticed
+    at once); a chunk starts only if it is expected to end within the share. Rows
+    explained so far are kept.
 
     Returns:
         The attribution of the rows explained (a prefix of ``x``) and, when it stopped
         early, why and how far it got.
     """
-    per_row = _estimated_seconds_per_row(choice, setup, background, stop_at - time.monotonic())
+    per_row = _estimated_seconds_per_row(
+        choice, setup, background, workspace.work_until(_BUDGET_SHARE) - time.monotonic()
+    )
     parts: list[Attribution] = []
-    done = 0
+    done, stop_at = 0, float("inf")
     for index, size in enumerate(_chunk_sizes(len(x))):
         if parts and time.monotonic() + HEADROOM * per_row * size > stop_at:
             break
         tick = time.monotonic()
         parts.append(ALGORITHMS[choice.algorithm](setup, x[done : done + size], background, index))
-        if index > 0:
+        if index == 0:
+            stop_at = workspace.work_until(_BUDGET_SHARE)
+        else:
             per_row = (time.monotonic() - tick) / size
         done += size
     truncated = None
@@ -204,7 +214,7 @@ def _explain_with_fallbacks(
             rows = _rows_wanted(choice, setup, x[keep])
             if choice.algorithm in MODEL_AGNOSTIC:
                 attribution, attempts.truncated = _explain_in_chunks(
-                    choice, setup, rows, background, workspace.work_until(_BUDGET_SHARE)
+                    choice, setup, rows, background, workspace
                 )
                 rows = rows[: len(attribution.values)]
             else:
