@@ -38,6 +38,7 @@ from mlflow_clarity.testing.checks import (
     check_monitor,
 )
 from mlflow_clarity.testing.context import default_context, make_context
+from mlflow_clarity.testing.load import cpu_load
 from mlflow_clarity.testing.running import StepRun, run_step, run_steps
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "StepRun",
     "check_explainer",
     "check_monitor",
+    "cpu_load",
     "default_context",
     "make_context",
     "run_step",

@@ -1,0 +1,35 @@
+"""With every core busy elsewhere and default settings, nothing is abandoned: each step
+finishes by itself, ok or ok-but-truncated, and the model's results are stored."""
+
+from __future__ import annotations
+
+import os
+
+import mlflow
+import pytest
+
+import mlflow_clarity
+from mlflow_clarity.testing import cpu_load
+
+from helpers import steps_by_name
+from models import regression_data
+
+
+@pytest.mark.slow
+def test_pipeline_next_to_a_cpu_hog_abandons_nothing(tracking: str) -> None:
+    from sklearn.neural_network import MLPRegressor
+
+    x, y = regression_data(rows=600, cols=12)
+    model = MLPRegressor(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(x, y)
+    with cpu_load(os.cpu_count() or 2), mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        info = mlflow.sklearn.log_model(model, name="m", serialization_format="cloudpickle")
+    steps = steps_by_name(info.model_id)
+    assert {name: step["status"] for name, step in steps.items()} == {
+        "baseline": "ok",
+        "shap": "ok",
+        "lime": "ok",
+        "agreement": "ok",
+    }
+    assert steps["shap"]["summary"]["explainer"] == "permutation"  # divisible work
+    for step in steps.values():
+        assert step["truncated"] is None or step["truncated"].startswith("time budget")
