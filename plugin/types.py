@@ -15,6 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from mlflow_clarity.layout import EXPLANATIONS, MONITORING
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -302,7 +304,7 @@ class ExplainerSpec(StepSpec):
     """A step that explains the model (registered by ``clarity_explainers``)."""
 
     kind: ClassVar[StepKind] = "explainer"
-    default_parent: ClassVar[str] = "explanations"
+    default_parent: ClassVar[str] = EXPLANATIONS
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,7 @@ class MonitorSpec(StepSpec):
     """A step that profiles data for monitoring (registered by ``clarity_monitors``)."""
 
     kind: ClassVar[StepKind] = "monitor"
-    default_parent: ClassVar[str] = "monitoring"
+    default_parent: ClassVar[str] = MONITORING
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,24 @@ def test_broad_excepts_report_or_hand_on(path: Path) -> None:
         where = (relative, _enclosing_function(tree, node))
         allowed = "report_failure(" in body or translated or where in HANDED_ON
         assert allowed, f"{relative}:{node.lineno}"
+
+
+def test_every_module_of_the_package_root_has_a_layer() -> None:
+    """The layers contract in pyproject.toml names every module of the root package, so
+    a new module cannot slip in outside the one-way layering."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (layers,) = [
+        c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    ]
+    named = {m.strip() for layer in layers for m in re.split(r"[|:]", layer)}
+    modules = {f"mlflow_clarity.{p.stem}" for p in (ROOT / "plugin").glob("*.py")}
+    modules |= {
+        f"mlflow_clarity.{p.name}"
+        for p in (ROOT / "plugin").iterdir()
+        if (p / "__init__.py").exists()
+    }
+    modules |= {"mlflow_clarity.hooks.specs", "mlflow_clarity.hooks.patches"}
+    modules -= {"mlflow_clarity.__init__"}
+    assert modules <= named, sorted(modules - named)

@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlflow_clarity.store import log_metrics
+from mlflow_clarity.layout import ARTIFACT_DIR
+from mlflow_clarity.store import log_metrics, quiet_artifacts
 
 DEFAULT_EXPERIMENT = "clarity-monitoring"
 COUNT_TAG = "clarity.check.count"
@@ -109,8 +110,9 @@ def log_check(drift: dict[str, Any], files: dict[str, Path], experiment: str) ->
         linked = {k: v for k, v in metrics.items() if k in MODEL_METRICS}
         log_metrics(run_id, None, {k: v for k, v in metrics.items() if k not in linked}, step)
         log_metrics(run_id, model_id, linked, step=step)
-        for path in files.values():
-            client.log_artifact(run_id, str(path), artifact_path="clarity")
+        with quiet_artifacts():
+            for path in files.values():
+                client.log_artifact(run_id, str(path), artifact_path=ARTIFACT_DIR)
     finally:
         client.set_terminated(run_id)
     client.set_logged_model_tags(
