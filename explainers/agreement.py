@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from mlflow_clarity.hooks.specs import hookimpl
 from mlflow_clarity.layout import AGREEMENT_FILE, EXPLANATIONS
 from mlflow_clarity.store import write_json
-from mlflow_clarity.types import ExplainerSpec, ModelContext, StepOutput, StepSkipped, StepWorkspace
+from mlflow_clarity.types import (
+    ExplainerSpec,
+    ModelContext,
+    StepOutput,
+    StepSkipped,
+    StepWorkspace,
+    takes_tables,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,6 +136,7 @@ def clarity_explainers() -> list[ExplainerSpec]:
             name="agreement",
             run=_run,
             folder=EXPLANATIONS,
+            supports=takes_tables,
             after=("shap", "lime"),
             description="Agreement of SHAP and LIME on the same rows",
         )

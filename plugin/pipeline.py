@@ -38,7 +38,8 @@ def _precheck(registered: RegisteredStep, ctx: ModelContext, config: ClarityConf
     if spec.needs_data and ctx.reference is None:
         return ctx.reference_missing_reason or "no reference data"
     if not spec.supports(ctx):
-        return f"does not apply to this model (flavor {ctx.flavor!r}, {type(ctx.model).__name__})"
+        model, kind = type(ctx.model).__name__, ctx.modality.kind
+        return f"does not apply to this model (flavor {ctx.flavor!r}, {model}, {kind} input)"
     return None
 
 

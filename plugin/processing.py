@@ -56,7 +56,12 @@ def _resolve_reference(
     try:
         expected = expected_columns(ctx.signature, ctx.model)
         reference = prepare_reference(
-            raw, expected, sample_rows=config.sample_rows, seed=config.seed
+            raw,
+            expected,
+            sample_rows=config.sample_rows,
+            seed=config.seed,
+            signature=ctx.signature,
+            model=ctx.model,
         )
     except ReferenceDataError as exc:
         return None, f"reference data ({raw.source}) unusable: {exc}"

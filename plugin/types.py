@@ -34,6 +34,39 @@ StepStatus = Literal["ok", "skipped", "failed", "timed_out"]
 RunStatus = Literal["ok", "partial", "failed", "skipped", "running"]
 
 
+ModalityKind = Literal["tabular", "image", "text", "token_ids"]
+
+
+@dataclass(frozen=True)
+class Modality:
+    """The kind of input a model takes, and why mlflow-clarity thinks so.
+
+    Attributes:
+        kind: ``tabular``, ``image``, ``text`` or ``token_ids``.
+        reason: What the decision rests on (data type and shape, signature, model).
+        layout: For images, the axes of a batch: ``NCHW``, ``NHWC`` or ``NHW``
+            (grayscale without a channel axis); None otherwise.
+        column: For text, the name of the input column the model reads; None otherwise.
+    """
+
+    kind: ModalityKind
+    reason: str
+    layout: str | None = None
+    column: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for ``card.json`` and ``status.json``."""
+        return {
+            "kind": self.kind,
+            "reason": self.reason,
+            "layout": self.layout,
+            "column": self.column,
+        }
+
+
+TABULAR = Modality("tabular", "the reference data is a table")
+
+
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
@@ -63,6 +96,12 @@ class ReferenceData:
         row_source: Draws a seeded sample of the given size from all rows; use :meth:`draw`.
         row_order: Positions (0-based, in the reference data) of the rows in the order
             :meth:`draw` takes them; use :meth:`positions`.
+        modality: What kind of input the data is (tables, images, text, token ids).
+        items: For images, text and token ids: the sample as the model takes it (an
+            array of images in ``modality.layout``, a tuple of strings, or an integer
+            array), row ``i`` being row ``i`` of :attr:`sample`; None for tables. For
+            text, :attr:`sample` is also a one-column frame of the strings; for images
+            and token ids it holds each item's position in the user's data.
     """
 
     source: str
@@ -74,6 +113,8 @@ class ReferenceData:
     row_source: Callable[[int], tuple[pd.DataFrame, pd.Series | None]]
     row_order: Any
     notes: tuple[str, ...] = ()
+    modality: Modality = TABULAR
+    items: Any = None
 
     def iter_chunks(self, rows: int = 50_000) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
         """Stream all reference rows (not only the sample) as ``(features, labels)`` chunks.
@@ -116,7 +157,10 @@ class ReferenceData:
     def copy(self) -> ReferenceData:
         """Return a copy whose sample a step may modify without affecting other steps."""
         labels = None if self.sample_labels is None else self.sample_labels.copy()
-        return dataclasses.replace(self, sample=self.sample.copy(), sample_labels=labels)
+        items = self.items.copy() if hasattr(self.items, "copy") else self.items
+        return dataclasses.replace(
+            self, sample=self.sample.copy(), sample_labels=labels, items=items
+        )
 
     def describe(self) -> dict[str, Any]:
         """Return a JSON-ready summary for ``status.json``."""
@@ -126,6 +170,7 @@ class ReferenceData:
             "sample_rows": len(self.sample),
             "n_columns": len(self.columns),
             "has_labels": self.sample_labels is not None,
+            "modality": self.modality.to_dict(),
             "notes": list(self.notes),
         }
 
@@ -166,6 +211,12 @@ class ModelContext:
     reference_missing_reason: str | None = None
     seed: int = 0
     options: Mapping[str, Any] = field(default_factory=_empty)
+
+    @property
+    def modality(self) -> Modality:
+        """What kind of input the model takes, as decided from its reference data
+        (tabular when there is none)."""
+        return self.reference.modality if self.reference is not None else TABULAR
 
     def load_pyfunc(self) -> Any:
         """Load the stored model as an ``mlflow.pyfunc.PyFuncModel`` (slower than ``model``)."""
@@ -247,6 +298,11 @@ class StepOutput:
 
 def _always(ctx: ModelContext) -> bool:
     return True
+
+
+def takes_tables(ctx: ModelContext) -> bool:
+    """A ``supports`` for steps that work on tables only (not images, text or tokens)."""
+    return ctx.modality.kind == "tabular"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from mlflow_clarity.types import (
     StepOutput,
     StepSkipped,
     StepWorkspace,
+    takes_tables,
 )
 
 if TYPE_CHECKING:
@@ -349,6 +350,7 @@ def clarity_explainers() -> list[ExplainerSpec]:
             name="lime",
             run=_run,
             requires=("lime",),
+            supports=takes_tables,
             after=("shap",),
             description="LIME on representative rows, with local fidelity and seed stability",
         )

@@ -49,6 +49,7 @@ from mlflow_clarity.types import (
     StepOutput,
     StepSkipped,
     StepWorkspace,
+    takes_tables,
 )
 from mlflow_clarity.versions import library_versions
 
@@ -377,6 +378,7 @@ def clarity_explainers() -> list[ExplainerSpec]:
             name="shap",
             run=_run,
             requires=("shap",),
+            supports=takes_tables,
             description="SHAP values; exact TreeSHAP/linear/Deep or budgeted Permutation",
         )
     ]

@@ -41,6 +41,7 @@ from mlflow_clarity.types import (
     ReferenceData,
     StepOutput,
     StepWorkspace,
+    takes_tables,
 )
 from mlflow_clarity.versions import library_versions
 
@@ -341,6 +342,7 @@ def clarity_monitors() -> list[MonitorSpec]:
             name="baseline",
             run=_run,
             folder=MONITORING,
+            supports=takes_tables,
             description="Mergeable profile of all rows and model outputs; SageMaker files",
         )
     ]

@@ -11,32 +11,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlflow_clarity.data.items import prepare_items
+from mlflow_clarity.data.modality import detect
+from mlflow_clarity.data.sampling import (
+    TINY_ROWS,
+    RawReference,
+    ReferenceDataError,
+    sampling_order,
+    to_labels,
+)
 from mlflow_clarity.types import ReferenceData
 
 if TYPE_CHECKING:
     import pandas as pd
-
-TINY_ROWS = 50
-_STRATIFY_MAX_CLASSES = 100
-
-
-class ReferenceDataError(ValueError):
-    """The reference data cannot be used; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class RawReference:
-    """Reference data as the user gave it, before conversion.
-
-    Attributes:
-        features: Features: DataFrame, array, dict of columns, tensor, list of rows.
-        labels: Labels aligned with the rows, or None.
-        source: Where it came from (``explicit``, ``dataset:<name>``, ``input_example``).
-    """
-
-    features: Any
-    labels: Any = None
-    source: str = "explicit"
 
 
 @dataclass(frozen=True)
@@ -135,28 +122,6 @@ def to_frame(data: Any, column_hint: Sequence[str] | None = None) -> pd.DataFram
     return frame
 
 
-def _to_labels(labels: Any, n_rows: int) -> pd.Series | None:
-    import numpy as np
-    import pandas as pd
-
-    if labels is None:
-        return None
-    if hasattr(labels, "detach") and hasattr(labels, "cpu"):
-        labels = labels.detach().cpu().numpy()
-    if isinstance(labels, pd.DataFrame):
-        if labels.shape[1] != 1:
-            raise ReferenceDataError(
-                f"labels have {labels.shape[1]} columns; only one label column is supported"
-            )
-        labels = labels.iloc[:, 0]
-    series = labels if isinstance(labels, pd.Series) else pd.Series(np.asarray(labels).ravel())
-    if len(series) != n_rows:
-        raise ReferenceDataError(f"labels have {len(series)} rows but the features have {n_rows}")
-    return (
-        series.reset_index(drop=True) if not series.index.equals(pd.RangeIndex(n_rows)) else series
-    )
-
-
 def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[str]) -> pd.DataFrame:
     if expected is None:
         return frame
@@ -177,48 +142,43 @@ def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[st
     return frame if list(frame.columns) == keep else frame[keep]
 
 
-def _sampling_order(labels: pd.Series | None, n_rows: int, seed: int) -> Any:
-    """A seeded order of all rows whose every prefix is a stratified sample.
-
-    Each row gets the key ``(random rank within its class + U(0, 1)) / class size``;
-    sorting by key interleaves the classes in proportion, so the first ``k`` rows hold
-    each class about ``k * share`` times, and a larger sample always contains a smaller
-    one (the explainers' sample is a prefix of any bigger draw).
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    if labels is None or labels.nunique(dropna=False) > _STRATIFY_MAX_CLASSES:
-        return rng.permutation(n_rows)
-    codes = labels.astype("category").cat.codes.to_numpy()
-    keys = np.empty(n_rows)
-    for cls in np.unique(codes):
-        members = np.flatnonzero(codes == cls)
-        ranks = rng.permutation(len(members))
-        keys[members] = (ranks + rng.uniform(size=len(members))) / len(members)
-    return np.argsort(keys, kind="stable")
-
-
 def prepare_reference(
-    raw: RawReference, expected: ExpectedColumns | None, *, sample_rows: int, seed: int
+    raw: RawReference,
+    expected: ExpectedColumns | None,
+    *,
+    sample_rows: int,
+    seed: int,
+    signature: Any = None,
+    model: Any = None,
 ) -> ReferenceData:
     """Convert, validate, align and sample reference data.
+
+    Images, texts and token ids (see :func:`~mlflow_clarity.data.modality.detect`, which
+    looks at the data, the signature and the model) keep their own form
+    (:func:`~mlflow_clarity.data.items.prepare_items`); tables are aligned with the
+    model's inputs by column name.
 
     Args:
         raw: The data as given.
         expected: The columns the model expects (matched by name), or None.
         sample_rows: Maximum rows in the sample.
         seed: Sampling seed.
+        signature: The model's signature, for the modality.
+        model: The in-memory model, for the modality (token ids need an embedding).
 
     Returns:
         The reference data; its full rows stay un-copied behind ``iter_chunks``.
 
     Raises:
-        ReferenceDataError: The data is empty, not tabular, or lacks expected columns.
+        ReferenceDataError: The data is empty, not usable for the model's modality, or
+            lacks expected columns.
     """
+    modality = detect(raw.features, signature, model)
+    if modality.kind != "tabular":
+        return prepare_items(raw, modality, sample_rows=sample_rows, seed=seed)
     notes: list[str] = []
     frame = to_frame(raw.features, None if expected is None else expected.names)
-    labels = _to_labels(raw.labels, len(frame))
+    labels = to_labels(raw.labels, len(frame))
     if len(frame) == 0:
         raise ReferenceDataError("reference data has no rows")
     if frame.shape[1] == 0:
@@ -231,7 +191,7 @@ def prepare_reference(
             "more with mlflow_clarity.reference_data(X, y)"
         )
 
-    order = _sampling_order(labels, n_rows, seed)
+    order = sampling_order(labels, n_rows, seed)
 
     def draw(rows: int) -> tuple[pd.DataFrame, pd.Series | None]:
         positions = order[:rows]
