@@ -2,7 +2,9 @@
 
 Installing the package is enough: on ``import mlflow`` it wraps ``Model.log``, and every
 ``mlflow.<flavor>.log_model(...)`` then stores its results under ``clarity/`` inside the
-logged model. This module is the public API; it imports nothing heavy.
+logged model. This module is the public API; it imports nothing heavy. It is imported
+inside every ``import mlflow`` (the bootstrap), so the features behind ``explain``,
+``check`` and ``review`` are imported when those are called, not here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from mlflow_clarity.config import current_config, set_code_options, validate_opt
 from mlflow_clarity.data.capture import reference_data, set_reference_data
 from mlflow_clarity.exceptions import ClarityWarning
 from mlflow_clarity.hooks.specs import hookimpl
+from mlflow_clarity.jobs import wait_all
 from mlflow_clarity.model_access import Predictor, predictor
 from mlflow_clarity.store import write_json
 from mlflow_clarity.types import (
@@ -226,8 +229,6 @@ def wait(timeout: float | None = None) -> list[RunReport]:
     Raises:
         BaseException: The first error of a run, in strict mode.
     """
-    from mlflow_clarity.jobs import wait_all
-
     jobs = wait_all(timeout)
     for job in jobs:
         if job.error is not None:
