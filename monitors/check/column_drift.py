@@ -1,19 +1,24 @@
 """Per-column comparison of a batch with the baseline: completeness, type, distribution.
 
 Every statistic of a column lands in one JSON-ready dict (``drift.json`` keeps them all);
-the decision rules are the reference notes' section 5.2:
+the decision rules are the reference notes' section 5.2, each recorded by name with its
+value and threshold (``rules``), the one that decided the score as ``rule``:
 
 * numeric (continuous): drift when the L-infinity distance between the two CDFs, net of
-  Deequ's noise term and the sketch's rank error, reaches ``linf_robust_warn``, when
-  the PSI on the baseline's decile bins, net of its finite-sample bias and spread, reaches
-  ``psi_warn``, or when the share of values beyond the baseline's first and last decile
-  edges moved by ``tail_share_warn`` net of its noise (the first two barely see a change
-  of spread; 0.04 is about a standard deviation x1.1 for a normal column);
+  Deequ's noise term and the sketch's rank error, reaches ``linf_robust_warn`` (rule
+  ``linf``), when the PSI on the baseline's decile bins, net of its finite-sample bias
+  and spread, reaches ``psi_warn`` (``psi``), or when the share of values beyond the
+  baseline's first and last decile edges moved by ``tail_share_warn`` net of its noise
+  (``tail_share``; the first two barely see a change of spread; 0.04 is about a standard
+  deviation x1.1 for a normal column);
 * categorical and discrete numeric: drift when some value's frequency moved by more than
-  ``linf_robust_warn`` plus ``noise_z`` standard errors, or the net PSI over the
-  baseline's values (plus one bucket for the rest) reaches ``psi_warn``; unseen values
-  are a separate ``categorical_values_check``;
+  ``linf_robust_warn`` plus ``noise_z`` standard errors (``share_change``), or the net
+  PSI over the baseline's values (plus one bucket for the rest) reaches ``psi_warn``
+  (``psi``); unseen values are a separate ``categorical_values_check``;
 * fewer than ``min_rows`` values: ``insufficient_data``, never drift.
+
+Only drifted columns carry a ``level`` (``warn``, or ``alert`` when the net PSI reaches
+``psi_alert``).
 """
 
 from __future__ import annotations
@@ -87,16 +92,39 @@ def _psi(expected: np.ndarray, actual: np.ndarray, c_alpha: float) -> dict[str, 
     }
 
 
+def _ratio(value: float, threshold: float) -> float:
+    """How far a statistic is towards its threshold: 1 or more when the rule fires."""
+    if threshold:
+        return value / threshold
+    return math.inf if value > 0 else 0.0
+
+
+def _rule(name: str, value: float, threshold: float) -> dict[str, Any]:
+    """One decision rule of a column: its statistic (net of noise), threshold and outcome."""
+    ratio = _ratio(value, threshold)
+    return {"name": name, "value": value, "threshold": threshold, "fired": ratio >= 1}
+
+
 def _verdict(
-    linf_robust: float, psi: dict[str, float], limits: dict[str, Any], tails: float = 0.0
+    rules: list[dict[str, Any]], psi_robust: float, limits: dict[str, Any]
 ) -> dict[str, Any]:
-    """Severity in [0, 1] (1 exactly when the column counts as drifted) and the status."""
-    ratios = [linf_robust / limits["linf_robust_warn"], psi["psi_robust"] / limits["psi_warn"]]
-    if tails:
-        ratios.append(tails / limits["tail_share_warn"])
-    score = min(1.0, max(ratios))
-    level = "alert" if psi["psi_robust"] >= limits["psi_alert"] else "warn"
-    return {"score": score, "status": "drift" if score >= 1 else "ok", "level": level}
+    """Severity in [0, 1] (1 exactly when the column counts as drifted), status and rules.
+
+    The score is the largest ratio of a rule's statistic to its threshold; ``rule`` is
+    the rule that gave it, so a violation can say which one fired. Drifted columns have a
+    ``level``: ``alert`` when the net PSI reaches ``psi_alert``, else ``warn``.
+    """
+    deciding = max(rules, key=lambda r: _ratio(r["value"], r["threshold"]))
+    score = min(1.0, _ratio(deciding["value"], deciding["threshold"]))
+    verdict: dict[str, Any] = {
+        "score": score,
+        "status": "drift" if score >= 1 else "ok",
+        "rule": deciding,
+        "rules": rules,
+    }
+    if score >= 1:
+        verdict["level"] = "alert" if psi_robust >= limits["psi_alert"] else "warn"
+    return verdict
 
 
 def _numeric_distribution(batch: NumericBatch, t: dict[str, Any]) -> dict[str, Any]:
@@ -133,8 +161,23 @@ def _numeric_distribution(batch: NumericBatch, t: dict[str, Any]) -> dict[str, A
         "tails": tails,
         # the grid's ends are the baseline's exact minimum and maximum
         "out_of_range_share": float(batch.below[0] + n - batch.at_or_below[-1]) / n,
-        **_verdict(linf_robust, psi, limits, tails["change_robust"] if tails else 0.0),
+        **_verdict(_numeric_rules(linf_robust, psi, tails, limits), psi["psi_robust"], limits),
     }
+
+
+def _numeric_rules(
+    linf_robust: float,
+    psi: dict[str, float],
+    tails: dict[str, Any] | None,
+    limits: dict[str, Any],
+) -> list[dict[str, Any]]:
+    rules = [
+        _rule("linf", linf_robust, limits["linf_robust_warn"]),
+        _rule("psi", psi["psi_robust"], limits["psi_warn"]),
+    ]
+    if tails is not None:
+        rules.append(_rule("tail_share", tails["change_robust"], limits["tail_share_warn"]))
+    return rules
 
 
 def _spread(moments: CentralMoments, base_std: float | None) -> dict[str, Any]:
@@ -192,7 +235,7 @@ def _categorical_distribution(
     )
     unseen_increase = float(share[-1] - base_share[-1])
     unseen_robust = max(0.0, unseen_increase - limits["noise_z"] * float(se[-1]))
-    largest = int(np.argmax(moved))
+    largest = int(np.argmax(moved - limits["noise_z"] * se))  # the value the rule is about
     return {
         "method": "L-infinity (robust) on frequencies; de-biased PSI over values",
         "n": n,
@@ -216,7 +259,14 @@ def _categorical_distribution(
             "examples": [str(k) for k, _ in unseen_values[:UNSEEN_EXAMPLES]],
             "status": "violation" if unseen_robust > t["unseen_share_increase"] else "ok",
         },
-        **_verdict(linf_robust, psi, limits),
+        **_verdict(
+            [
+                _rule("share_change", linf_robust, limits["linf_robust_warn"]),
+                _rule("psi", psi["psi_robust"], limits["psi_warn"]),
+            ],
+            psi["psi_robust"],
+            limits,
+        ),
     }
 
 

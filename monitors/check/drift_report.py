@@ -27,6 +27,13 @@ def _bar(score: float) -> str:
     return f'<span class="bar"><span class="fill" style="width:{width}%"></span></span>'
 
 
+def _fired_rule(dist: dict[str, Any]) -> str:
+    """The rule that made a drifted column drift, and its level."""
+    if dist["status"] != "drift":
+        return ""
+    return f"{text(dist['rule']['name'])} ({text(dist['level'])})"
+
+
 def _columns_table(columns: dict[str, Any]) -> str:
     rows = []
     ordered = sorted(columns.items(), key=lambda kv: -kv[1]["distribution"].get("score", 0.0))
@@ -35,7 +42,7 @@ def _columns_table(columns: dict[str, Any]) -> str:
         rows.append(
             "<tr>"
             f"<td>{text(name)}</td><td>{text(column['check_type'])}</td>"
-            f"<td>{_status(dist['status'])}</td>"
+            f"<td>{_status(dist['status'])}</td><td>{_fired_rule(dist)}</td>"
             f"<td>{_bar(dist.get('score', 0.0))} {number(dist.get('score'))}</td>"
             f"<td>{number(dist.get('linf_robust'))}</td>"
             f"<td>{number(dist.get('psi_robust'))}</td>"
@@ -46,7 +53,7 @@ def _columns_table(columns: dict[str, Any]) -> str:
             "</tr>"
         )
     head = (
-        "<tr><th>column</th><th>type</th><th>status</th><th>drift score</th>"
+        "<tr><th>column</th><th>type</th><th>status</th><th>rule</th><th>drift score</th>"
         "<th>L&infin; robust</th><th>PSI net of noise</th><th>q (BH)</th>"
         "<th>completeness (baseline)</th><th>n</th></tr>"
     )

@@ -9,6 +9,7 @@ SageMaker's check types (``data_type_check``, ``completeness_check``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -17,24 +18,52 @@ def _violation(feature: str | None, check: str, description: str) -> dict[str, A
     return {"feature_name": feature, **entry} if feature is not None else entry
 
 
-def _drift_description(d: dict[str, Any], limits: dict[str, Any]) -> str:
-    parts = [
-        f"L-infinity robust {d['linf_robust']:.4g} (raw {d['linf']:.4g}, "
-        f"threshold {limits['linf_robust_warn']})",
-        f"PSI net of bias and noise {d['psi_robust']:.4g} (raw {d['psi']:.4g}, threshold "
-        f"{limits['psi_warn']}, "
-        f"alert {limits['psi_alert']})",
-    ]
-    scale = d.get("scale") or {}
-    if scale.get("log_ratio_robust"):
-        parts.append(
-            f"std ratio {scale['ratio']:.4g} (threshold x{limits['std_ratio_warn']} net of noise)"
-        )
+def _tail_detail(d: dict[str, Any]) -> str:
+    tails = d["tails"]
+    return (
+        f"share {tails['baseline_share']:.4g} -> {tails['current_share']:.4g}, "
+        f"noise {tails['noise']:.3g}"
+    )
+
+
+def _share_detail(d: dict[str, Any]) -> str:
+    change = d["largest_change"]
+    return f"{change['value']!r}: {change['baseline']:.4g} -> {change['current']:.4g}"
+
+
+RULES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "linf": (
+        "L-infinity distance between the CDFs net of noise",
+        lambda d: f"raw {d['linf']:.4g}, noise {d['linf_noise']:.3g}",
+    ),
+    "psi": (
+        "PSI net of bias and noise",
+        lambda d: f"raw {d['psi']:.4g}, bias {d['psi_bias']:.3g}, noise {d['psi_noise']:.3g}",
+    ),
+    "tail_share": ("change of the share beyond the outer deciles net of noise", _tail_detail),
+    "share_change": ("largest change of a value's share net of noise", _share_detail),
+}
+"""Each drift rule's name in a sentence and the figures behind its value."""
+
+
+def _rule_text(rule: dict[str, Any], d: dict[str, Any]) -> str:
+    label, detail = RULES[rule["name"]]
+    relation = ">=" if rule["fired"] else "<"
+    return (
+        f"{label} {rule['value']:.4g} {relation} threshold {rule['threshold']:g} "
+        f"(rule {rule['name']}; {detail(d)})"
+    )
+
+
+def _drift_description(d: dict[str, Any]) -> str:
+    """The rule that fired, with its value and threshold, first; then the other rules."""
+    fired = d["rule"]
+    others = "; ".join(_rule_text(r, d) for r in d["rules"] if r["name"] != fired["name"])
     q = d.get("q_value")
     evidence = f"; BH-corrected p {q:.3g}" if q is not None else ""
     return (
-        f"Value: drift score {d['score']:.3g} >= 1: {'; '.join(parts)}. Method: {d['method']}; "
-        f"n={d['n']} vs baseline n={d['baseline_n']}{evidence}."
+        f"Value: {_rule_text(fired, d)}, level {d['level']}. Other rules: {others}. "
+        f"Method: {d['method']}; n={d['n']} vs baseline n={d['baseline_n']}{evidence}."
     )
 
 
@@ -82,11 +111,8 @@ def _dataset_text(dataset: dict[str, Any]) -> str:
     )
 
 
-def _column_violations(
-    name: str, column: dict[str, Any], limits: dict[str, Any], drift_check: str
-) -> list[dict[str, Any]]:
+def _column_violations(name: str, column: dict[str, Any], drift_check: str) -> list[dict[str, Any]]:
     dist = column["distribution"]
-    kind = "categorical" if "unseen" in dist else "numeric"
     candidates = [
         (column["data_type"]["status"], "data_type_check", lambda: _type_text(column)),
         (
@@ -97,7 +123,7 @@ def _column_violations(
         (
             "violation" if dist["status"] == "drift" else "ok",
             drift_check,
-            lambda: _drift_description(dist, limits[kind]),
+            lambda: _drift_description(dist),
         ),
         (
             (dist.get("unseen") or {}).get("status"),
@@ -114,7 +140,6 @@ def _column_violations(
 
 def violations(drift: dict[str, Any]) -> list[dict[str, Any]]:
     """Every violated constraint in a ``drift.json`` document, in SageMaker's format."""
-    limits = drift["thresholds"]
     schema = drift["schema"]
     found = [
         _violation(
@@ -133,11 +158,11 @@ def violations(drift: dict[str, Any]) -> list[dict[str, Any]]:
         for name in schema["extra_columns"]
     ]
     for name, column in drift["columns"].items():
-        found += _column_violations(name, column, limits, "baseline_drift_check")
+        found += _column_violations(name, column, "baseline_drift_check")
     for name, column in (drift["predictions"].get("columns") or {}).items():
         found += [
             v
-            for v in _column_violations(name, column, limits, "prediction_drift_check")
+            for v in _column_violations(name, column, "prediction_drift_check")
             if v["constraint_check_type"] == "prediction_drift_check"
         ]
     quality = drift["quality"]
