@@ -259,6 +259,7 @@ def test_logged_torch_model_stores_its_explanations(tracking: str, rgb) -> None:
     from helpers import clarity_file, steps_by_name
 
     net, x, y = rgb
+    mlflow_clarity.autolog(steps=["images"], step_options={"images": {"max_images": 8}})
     reset_plugin_manager()
     get_plugin_manager().register(images_step, name="mlflow_clarity.explainers.images.step")
     mlflow.set_experiment("images")
@@ -271,3 +272,6 @@ def test_logged_torch_model_stores_its_explanations(tracking: str, rgb) -> None:
     first = summary["items"][0]["map"]
     attribution = np.load(clarity_file(info.model_id, f"{FOLDER}/{first}"), allow_pickle=False)
     assert attribution.shape == (SIDE, SIDE)
+    assert f"{FOLDER}/plots/class_1.png" in step["artifacts"]
+    sections = json.dumps(clarity_file(info.model_id, "report_sections.json"))
+    assert "Image explanations" in sections

@@ -79,12 +79,14 @@ class _Progress:
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cut: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _Plan:
     """The images to explain and what the model says about them."""
 
+    layout: str
     x: np.ndarray
     positions: list[int]
     labels: list[Any] | None
@@ -93,6 +95,15 @@ class _Plan:
     scores: np.ndarray
     score_space: str
     seconds_per_row: float
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """Baseline images (one per explained image), their kind and why."""
+
+    kind: str
+    images: np.ndarray
+    reason: str
 
 
 def supports_images(ctx: ModelContext) -> bool:
@@ -120,31 +131,33 @@ def _plan(ctx: ModelContext, model: ImageModel) -> _Plan:
     classes = outputs.argmax(axis=1)
     probs, space = probabilities(outputs)
     scores = probs[np.arange(len(x)), classes]
-    return _Plan(x, positions, labels, outputs, classes, scores, space, seconds_per_row)
+    return _Plan(
+        model.layout, x, positions, labels, outputs, classes, scores, space, seconds_per_row
+    )
 
 
-def _baseline(ctx: ModelContext, model: ImageModel, plan: _Plan) -> tuple[str, np.ndarray, str]:
-    """The baseline images, their kind and why (option ``baseline``: auto, blur, mean)."""
+def _baseline(ctx: ModelContext, model: ImageModel, plan: _Plan) -> _Baseline:
+    """The baseline (option ``baseline``: ``auto``, ``blur``, ``mean``)."""
     assert ctx.reference is not None
     wanted = str(ctx.options.get("baseline", "auto"))
     sigma = blur_sigma(plan.x, model.layout)
     blur = blurred(plan.x, model.layout)
     mean = channel_mean(ctx.reference.items, model.layout, plan.x)
     if wanted == "blur":
-        return "blur", blur, f"asked for: a blurred copy (sigma {sigma:.1f} px)"
+        return _Baseline("blur", blur, f"asked for: a blurred copy (sigma {sigma:.1f} px)")
     if wanted == "mean":
-        return "channel_mean", mean, "asked for: the reference images' channel mean"
+        return _Baseline("channel_mean", mean, "asked for: the reference images' channel mean")
     checked = min(len(plan.x), MIN_IMAGES)
     kept = int((model.outputs(blur[:checked]).argmax(axis=1) == plan.classes[:checked]).sum())
     if kept >= BLUR_KEEPS_CLASS * checked and plan.outputs.shape[1] > 1:
-        return (
+        return _Baseline(
             "channel_mean",
             mean,
             f"blurred copies (sigma {sigma:.1f} px) keep the predicted class of {kept} of "
             f"{checked} images, so they remove little of what the model uses; the reference "
             "images' channel mean instead",
         )
-    return (
+    return _Baseline(
         "blur",
         blur,
         f"a blurred copy of each image (sigma {sigma:.1f} px, 5% of its side); it changes "
@@ -331,6 +344,9 @@ def _sanity(
         result["status"] = f"not computed: {exc}"
         return result
     wanted = min(int(ctx.options.get("sanity_images", SANITY_IMAGES)), len(explained.maps))
+    if wanted == 0:
+        result["status"] = "not asked for (sanity_images 0)"
+        return result
     per_image = _estimate(method, setup, plan)
     fits = (
         max(0, int((stop_at - time.monotonic()) / (HEADROOM * per_image))) if per_image else wanted
@@ -445,15 +461,74 @@ def _versions() -> dict[str, str]:
 
 def _settings(method: str, setup: Setup, plan: _Plan) -> dict[str, Any]:
     if method == "integrated_gradients":
+        batch = images_per_batch(plan.x, setup.n_steps)
         return {
             "n_steps": setup.n_steps,
             "method": "gausslegendre",
-            "internal_batch_size": internal_batch_size(plan.x[:1], setup.n_steps),
+            "images_per_batch": batch,
+            "internal_batch_size": internal_batch_size(plan.x[:batch], setup.n_steps),
             "target": "predicted class",
         }
     if method == "gradient_shap":
         return {"n_samples": setup.n_samples, "baselines": "reference images", "stdevs": 0.0}
     return {"n_samples": setup.n_samples, "segments": "SLIC, 20 segments, compactness 5"}
+
+
+def _quality(
+    ctx: ModelContext,
+    method: str,
+    setup: Setup,
+    plan: _Plan,
+    baselines: np.ndarray,
+    explained: Explained,
+    ends: tuple[float, float],
+    progress: _Progress,
+) -> dict[str, Any]:
+    """Completeness, deletion/insertion and sanity until ``ends[0]``, LIME until ``ends[1]``."""
+    tick = time.monotonic()
+    completeness = quality.completeness(explained.delta, explained.delta_f)
+    limit = int(ctx.options.get("quality_images", QUALITY_IMAGES))
+    curves, curves_wanted = _curves(setup, plan, explained, limit, ends[0])
+    curve_images = 0 if curves is None else curves["images"]
+    if curve_images < curves_wanted:
+        progress.cut.append(f"deletion/insertion on {curve_images} of {curves_wanted} images")
+    sanity = _sanity(ctx, method, setup, plan, baselines, explained, ends[0])
+    if sanity["status"].startswith("skipped"):
+        progress.cut.append("no sanity check")
+    progress.seconds["quality_s"] = time.monotonic() - tick
+    tick = time.monotonic()
+    lime, lime_wanted = _lime(ctx, plan, baselines, explained, ends[1])
+    lime_images = 0 if lime is None else lime["images"]
+    if lime_images < lime_wanted:
+        progress.cut.append(f"LIME on {lime_images} of {lime_wanted} images")
+    progress.seconds["lime_s"] = time.monotonic() - tick
+    return {
+        "completeness": {k: v for k, v in completeness.items() if k != "per_image"},
+        "deletion_insertion": curves,
+        "sanity": sanity,
+        "lime_agreement": lime,
+    }
+
+
+def _plots(
+    ctx: ModelContext,
+    workspace: StepWorkspace,
+    plan: _Plan,
+    explained: Explained,
+    items: list[dict[str, Any]],
+    progress: _Progress,
+) -> list[str]:
+    """Draw the plots if they fit in the time left (else say they were left out)."""
+    if not ctx.options.get("plots", True):
+        return []
+    if time.monotonic() + HEADROOM * PLOT_SECONDS > workspace.work_until():
+        progress.cut.append("plots not drawn")
+        return []
+    tick = time.monotonic()
+    n = len(explained.maps)
+    drawn = plots.draw_all(workspace.out_dir, plan.x[:n], explained.maps, items, plan.layout)
+    progress.seconds["plots_s"] = time.monotonic() - tick
+    return [f"{artifacts.IMAGES_FILES['plots']}/{name}" for name in drawn]
 
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
@@ -462,45 +537,28 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
 
     started = time.monotonic()
     progress = _Progress()
-    assert ctx.reference is not None  # guaranteed by needs_data
     model = image_model(ctx)
     plan = _plan(ctx, model)
     if len(plan.x) == 1:
         progress.notes.append("only one image: the explanation and its quality figures are rough")
-    baseline_kind, baselines, baseline_reason = _baseline(ctx, model, plan)
+    baseline = _baseline(ctx, model, plan)
     method, reason, setup, explained = _explain_with_fallbacks(
-        ctx, plan, baselines, _phase_end(started, workspace, _EXPLAIN_SHARE), progress
+        ctx, plan, baseline.images, _phase_end(started, workspace, _EXPLAIN_SHARE), progress
     )
+    progress.seconds["explain_s"] = time.monotonic() - started
     if method == "gradient_shap":
-        baseline_kind, baseline_reason = "reference_images", "GradientSHAP's baseline distribution"
+        baseline = _Baseline("reference_images", baseline.images, "GradientSHAP's baselines")
     n = len(explained.maps)
     if n < len(plan.x):
-        progress.cut.append(f"explained {n} of {len(plan.x)} images")
-    quality_end = _phase_end(started, workspace, _QUALITY_SHARE)
-    curves, curves_wanted = _curves(
-        setup, plan, explained, int(ctx.options.get("quality_images", QUALITY_IMAGES)), quality_end
+        progress.cut.insert(0, f"explained {n} of {len(plan.x)} images")
+    ends = (
+        _phase_end(started, workspace, _QUALITY_SHARE),
+        _phase_end(started, workspace, _LIME_SHARE),
     )
-    curve_images = 0 if curves is None else curves["images"]
-    if curve_images < curves_wanted:
-        progress.cut.append(f"deletion/insertion on {curve_images} of {curves_wanted} images")
-    sanity = _sanity(ctx, method, setup, plan, baselines, explained, quality_end)
-    lime, lime_wanted = _lime(
-        ctx, plan, baselines, explained, _phase_end(started, workspace, _LIME_SHARE)
-    )
-    if lime is None or lime["images"] < lime_wanted:
-        progress.cut.append(
-            f"LIME on {0 if lime is None else lime['images']} of {lime_wanted} images"
-        )
+    found = _quality(ctx, method, setup, plan, baseline.images, explained, ends, progress)
     names = artifacts.write_maps(workspace.out_dir, explained.maps, plan.positions[:n])
     items = _items(plan, explained, names, ctx)
-    plotted: list[str] = []
-    if ctx.options.get("plots", True):
-        if time.monotonic() + HEADROOM * PLOT_SECONDS <= workspace.work_until():
-            plotted = plots.draw_all(
-                workspace.out_dir, plan.x[:n], explained.maps, items, model.layout
-            )
-        else:
-            progress.cut.append("plots not drawn")
+    drawn = _plots(ctx, workspace, plan, explained, items, progress)
     truncated = f"time budget: {'; '.join(progress.cut)}" if progress.cut else None
     summary = {
         "explainer": method,
@@ -508,42 +566,34 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
         "fallbacks": progress.fallbacks,
         "model_call": setup.model.source,
         "settings": _settings(method, setup, plan),
-        "baseline": {"kind": baseline_kind, "reason": baseline_reason},
-        "layout": model.layout,
+        "baseline": {"kind": baseline.kind, "reason": baseline.reason},
+        "layout": plan.layout,
         "image_shape": list(plan.x.shape[1:]),
         "explained_class": "the predicted class of each image",
         "score_space": plan.score_space,
         "rows_explained": n,
         "rows_wanted": len(plan.x),
-        "quality": {
-            "completeness": {
-                k: v
-                for k, v in quality.completeness(explained.delta, explained.delta_f).items()
-                if k != "per_image"
-            },
-            "deletion_insertion": curves,
-            "sanity": sanity,
-            "lime_agreement": lime,
-        },
+        "quality": found,
         "items": items,
-        "plots": [f"{artifacts.IMAGES_FILES['plots']}/{p}" for p in plotted],
+        "plots": drawn,
         "notes": progress.notes,
         "truncated": truncated,
         "seed": ctx.seed,
         "versions": _versions(),
     }
     artifacts.write_summary(workspace.out_dir, summary)
+    progress.seconds["total_s"] = time.monotonic() - started
     return StepOutput(
         metrics=_metrics(summary),
-        tags={"explainer": method, "baseline": baseline_kind},
+        tags={"explainer": method, "baseline": baseline.kind},
         summary={
             "explainer": method,
             "reason": reason,
             "fallbacks": progress.fallbacks,
-            "baseline": baseline_kind,
+            "baseline": baseline.kind,
             "rows_explained": n,
             "notes": progress.notes,
-            "seconds": round(time.monotonic() - started, 3),
+            "seconds": {k: round(v, 3) for k, v in progress.seconds.items()},
         },
         results={"summary": summary, "maps": explained.maps, "positions": plan.positions[:n]},
         truncated=truncated,
