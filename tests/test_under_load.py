@@ -21,6 +21,7 @@ def test_pipeline_next_to_a_cpu_hog_abandons_nothing(tracking: str) -> None:
 
     x, y = regression_data(rows=600, cols=12)
     model = MLPRegressor(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(x, y)
+    mlflow.set_experiment("under-load")  # the store is new: no experiment is active in it
     with cpu_load(os.cpu_count() or 2), mlflow.start_run(), mlflow_clarity.reference_data(x, y):
         info = mlflow.sklearn.log_model(model, name="m", serialization_format="cloudpickle")
     steps = steps_by_name(info.model_id)
