@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -129,6 +130,30 @@ def _threshold_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
     return overrides
 
 
+def _column_names(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, ...]:
+    """``a,b`` as ``("a", "b")``."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
+
+
+_ignore_columns_option = click.option(
+    "--ignore-columns",
+    default=None,
+    callback=_column_names,
+    help="Comma-separated columns never checked (e.g. request_id,served_at).",
+)
+
+
+def _print_schema(schema: dict[str, Any]) -> None:
+    if schema["extra_columns"] and not schema["strict_columns"]:
+        names = ", ".join(schema["extra_columns"][:20])
+        click.echo(f"  info: not in the baseline, not checked: {names}")
+    if schema["ignored_columns"]:
+        names = ", ".join(f"{n} ({why})" for n, why in list(schema["ignored_columns"].items())[:20])
+        click.echo(f"  info: ignored: {names}")
+
+
 def _print_check(result: Any) -> None:
     drift = result.drift
     dataset = drift["dataset"]
@@ -142,8 +167,12 @@ def _print_check(result: Any) -> None:
         feature = violation.get("feature_name")
         where = f" {feature}" if feature else ""
         click.echo(f"  {violation['constraint_check_type']}{where}: {violation['description']}")
+    _print_schema(drift["schema"])
     if result.run_id:
         click.echo(f"logged to run {result.run_id}")
+    if result.files:
+        folder = next(iter(result.files.values())).parent
+        click.echo(f"files written to {folder}")
 
 
 @cli.command("check")
@@ -154,7 +183,12 @@ def _print_check(result: Any) -> None:
     show_default=True,
     help="Monitoring experiment to log the check to.",
 )
-@click.option("--no-log", is_flag=True, help="Do not log the check to MLflow.")
+@click.option(
+    "--no-log",
+    is_flag=True,
+    help="Do not log the check to MLflow (files go to ./clarity-check-<UTC time>/ "
+    "unless --output is given).",
+)
 @click.option("--output", "output_dir", default=None, help="Also write the files here.")
 @click.option(
     "--threshold",
@@ -164,6 +198,27 @@ def _print_check(result: Any) -> None:
 )
 @click.option("--no-attribution", is_flag=True, help="Skip SHAP on the batch (NDCG).")
 @click.option("--chunk-rows", default=100_000, show_default=True, help="Rows read at a time.")
+@click.option(
+    "--budget",
+    "budget_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds for SHAP on a sample of the batch (attribution drift).",
+)
+@_ignore_columns_option
+@click.option(
+    "--strict-columns",
+    is_flag=True,
+    help="Fail on columns not in the baseline (extra_column_check); else they are listed.",
+)
+@click.option("--id", "id_column", default=None, help="Row id column: ignored, counted.")
+@click.option(
+    "--timestamp",
+    "timestamp_column",
+    default=None,
+    help="Event time column: ignored; the batch's time range is recorded.",
+)
 def check_command(
     model_uri: str,
     data_path: str,
@@ -175,6 +230,11 @@ def check_command(
     threshold_pairs: tuple[str, ...],
     no_attribution: bool,
     chunk_rows: int,
+    budget_s: float,
+    ignore_columns: tuple[str, ...],
+    strict_columns: bool,
+    id_column: str | None,
+    timestamp_column: str | None,
 ) -> None:
     """Check a batch of data against the baseline stored with a model.
 
@@ -185,9 +245,11 @@ def check_command(
 
     import mlflow
 
+    from mlflow_clarity.monitors.check.runner import check_model
+
     _quiet_tracking(tracking_uri)
     try:
-        result = mlflow_clarity.check(
+        result = check_model(
             model_uri,
             data_path,
             labels,
@@ -196,6 +258,11 @@ def check_command(
             output_dir=output_dir,
             attribution=not no_attribution,
             chunk_rows=chunk_rows,
+            budget_s=budget_s,
+            ignore_columns=ignore_columns,
+            strict_columns=strict_columns,
+            id_column=id_column,
+            timestamp_column=timestamp_column,
         )
     except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -222,6 +289,7 @@ def _print_review(result: Any) -> None:
 @click.option("--labels", default=None, help="Name of the label column in the data.")
 @click.option("--against", default=None, help="Version to compare with: models:/NAME@ALIAS.")
 @click.option("--promote", default=None, help="Alias to set when every rule passes.")
+@_ignore_columns_option
 @click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
 def review_command(
     model_uri: str,
@@ -230,6 +298,7 @@ def review_command(
     labels: str | None,
     against: str | None,
     promote: str | None,
+    ignore_columns: tuple[str, ...],
     tracking_uri: str | None,
 ) -> None:
     """Review a registered model version against a policy; record the verdict on it.
@@ -242,8 +311,12 @@ def review_command(
 
     _quiet_tracking(tracking_uri)
     try:
+        policy = Policy.load(policy_path)
+        if ignore_columns:  # added to the policy's own
+            ignored = (*policy.ignore_columns, *ignore_columns)
+            policy = dataclasses.replace(policy, ignore_columns=ignored)
         result = mlflow_clarity.review(
-            model_uri, policy_path, data_path, against, labels=labels, promote=promote
+            model_uri, policy, data_path, against, labels=labels, promote=promote
         )
     except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
         click.echo(f"error: {exc}", err=True)

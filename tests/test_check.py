@@ -52,6 +52,8 @@ def test_same_data_passes_by_version_alias_and_id(classifier) -> None:
     assert drift["quality"]["baseline"]["accuracy"] > 0.8  # measured at log time
     assert abs(drift["quality"]["metrics"]["auc"] - drift["quality"]["baseline"]["auc"]) < 0.05
     assert drift["attribution"]["status"] == "ok" and drift["attribution"]["ndcg"] > 0.95
+    assert drift["attribution"]["rows"] == drift["attribution"]["rows_sampled"] == 500
+    assert drift["attribution"]["fewer_rows_reason"] is None
     assert drift["dataset"]["weights"] == "shap"
 
 
@@ -191,7 +193,8 @@ def test_bad_batches_are_violations_or_clear_errors(
     assert ("x1", "data_type_check") in kinds
     assert ("x2", "completeness_check") in kinds
     assert ("x5", "missing_column_check") in kinds
-    assert ("extra", "extra_column_check") in kinds
+    assert ("extra", "extra_column_check") not in kinds  # information unless strict_columns
+    assert result.drift["schema"]["extra_columns"] == ["extra"]
     assert result.drift["columns"]["x2"]["distribution"]["status"] == "insufficient_data"
     assert "lacks model input columns: ['x5']" in result.drift["predictions"]["reason"]
     with pytest.warns(mlflow_clarity.ClarityWarning, match="calling the model on the batch"):

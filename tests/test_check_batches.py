@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+import mlflow_clarity
+from mlflow_clarity.cli import cli
+from mlflow_clarity.layout import CHECK_FILES
 from mlflow_clarity.monitors import Baseline, build_baseline
+from mlflow_clarity.monitors.check.attribution_drift import fewer_rows_reason
+from mlflow_clarity.monitors.check.batch_columns import NOT_MODEL_INPUTS, BatchColumns
 from mlflow_clarity.monitors.check.drift_check import check_batch
+from mlflow_clarity.monitors.check.runner import check_model
+from mlflow_clarity.monitors.review.policy import Policy, PolicyError
+
+from models import classification_data, logistic
 
 OFF = 1e9  # a threshold no statistic reaches: turns a rule off
 
@@ -93,3 +107,131 @@ def test_drift_json_names_the_rule_and_ok_columns_carry_no_level(
     assert {r["name"] for r in income["rules"]} == {"linf", "psi", "tail_share"}
     assert city["status"] == "ok" and "level" not in city
     assert {r["name"] for r in city["rules"]} == {"share_change", "psi"}
+
+
+def _with_extras(x: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+    """A real batch: the model's inputs with an id, event times, logged outputs and labels."""
+    times = pd.date_range("2025-03-01T00:00:00Z", periods=len(x), freq="s")
+    return x.assign(
+        request_id=[f"r-{i}" for i in range(len(x))],
+        served_at=times.astype(str),
+        prediction=y.to_numpy(),
+        proba_1=np.linspace(0, 1, len(x)),
+        label=y.to_numpy(),
+    )
+
+
+@pytest.fixture
+def churn(tracking: str) -> tuple[pd.DataFrame, pd.Series]:
+    """A registered logistic regression logged with a baseline (no explanations)."""
+    x, y = classification_data(rows=2000)
+    mlflow_clarity.autolog(steps=["baseline"])
+    mlflow.set_experiment("check-batches")  # not an active experiment of another store
+    with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        mlflow.sklearn.log_model(logistic(x, y), name="m", registered_model_name="churn")
+    return classification_data(rows=2000, seed=1)
+
+
+def test_a_clean_batch_with_ids_times_outputs_and_labels_passes(churn) -> None:
+    batch = _with_extras(*churn)
+    result = check_model("models:/churn/1", batch, experiment=None, attribution=False)
+    assert result.passed, result.violations
+    schema = result.drift["schema"]
+    assert schema["extra_columns"] == ["request_id", "served_at", "prediction", "proba_1", "label"]
+    assert schema["strict_columns"] is False and schema["missing_columns"] == []
+    strict = check_model(
+        "models:/churn/1", batch, experiment=None, attribution=False, strict_columns=True
+    )
+    assert {v["feature_name"] for v in strict.violations} == set(schema["extra_columns"])
+    assert {v["constraint_check_type"] for v in strict.violations} == {"extra_column_check"}
+    named = check_model(
+        "models:/churn/1",
+        batch,
+        "label",
+        experiment=None,
+        attribution=False,
+        strict_columns=True,
+        ignore_columns=["prediction", "proba_1"],
+        id_column="request_id",
+        timestamp_column="served_at",
+    )
+    assert named.passed, named.violations
+    assert named.drift["schema"]["ignored_columns"] == {
+        "request_id": "id column",
+        "served_at": "timestamp column",
+        "prediction": "ignore_columns",
+        "proba_1": "ignore_columns",
+    }
+    assert named.drift["quality"]["status"] == "ok"  # the label column gave quality
+    assert named.drift["batch"]["id"] == {
+        "column": "request_id",
+        "present": True,
+        "rows_with_id": 2000,
+    }
+    span = named.drift["batch"]["time_range"]
+    assert span["first"].startswith("2025-03-01T00:00:00")
+    assert span["last"].startswith("2025-03-01T00:33:19") and span["unparsed"] == 0
+
+
+def test_cli_without_logging_keeps_the_files_and_says_where(
+    churn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _with_extras(*churn).to_csv("batch.csv", index=False)
+    runner = CliRunner()
+    args = ["check", "models:/churn/1", "--data", "batch.csv", "--no-log", "--budget", "5"]
+    passed = runner.invoke(cli, [*args, "--ignore-columns", "prediction, proba_1"])
+    assert passed.exit_code == 0, passed.output
+    assert "info: not in the baseline, not checked: request_id, served_at, label" in passed.output
+    assert "prediction (ignore_columns)" in passed.output
+    [folder] = tmp_path.glob("clarity-check-*Z")
+    assert f"files written to {folder}" in passed.output
+    assert {p.name for p in folder.iterdir()} == set(CHECK_FILES.values())
+    stored = json.loads((folder / "drift.json").read_text())
+    assert stored["schema"]["ignored_columns"] == {
+        "prediction": "ignore_columns",
+        "proba_1": "ignore_columns",
+    }
+    strict = runner.invoke(cli, [*args, "--strict-columns", "--id", "request_id"])
+    assert strict.exit_code == 1, strict.output
+    assert "extra_column_check served_at" in strict.output
+    assert "extra_column_check request_id" not in strict.output
+    assert len(list(tmp_path.glob("clarity-check-*"))) == 2  # a second folder, never reused
+    result = check_model("models:/churn/1", churn[0], experiment=None, attribution=False)
+    assert result.files["drift"].parent.parent == tmp_path
+
+
+def test_reference_columns_that_were_not_model_inputs_are_ignored(
+    reference: pd.DataFrame, baseline: Baseline
+) -> None:
+    stored = Baseline(
+        baseline.profile,
+        baseline.predictions,
+        {**baseline.manifest, NOT_MODEL_INPUTS: ["customer_id"]},
+    )
+    batch = reference.head(1000).assign(customer_id=range(1000))
+    columns = BatchColumns(strict=True)
+    result = check_batch(stored, [(batch, None)], columns=columns)
+    assert result.passed, result.violations
+    assert result.drift["schema"]["ignored_columns"] == {
+        "customer_id": "not a model input at log time"
+    }
+    ignored = check_batch(baseline, [(batch, None)], columns=BatchColumns(("income",), True))
+    assert "income" not in ignored.drift["columns"]
+    assert [v["feature_name"] for v in ignored.violations] == ["customer_id"]
+
+
+def test_review_policies_take_ignore_columns() -> None:
+    policy = Policy.from_mapping({"ignore_columns": ["request_id"]})
+    assert policy.ignore_columns == ("request_id",)
+    with pytest.raises(PolicyError, match="list of names"):
+        Policy.from_mapping({"ignore_columns": "request_id"})
+
+
+def test_fewer_rows_explained_than_sampled_says_why() -> None:
+    card = {"rows_explained": 120, "truncated": "time budget: explained 120 of 500 rows"}
+    assert fewer_rows_reason(card, 500) == "time budget: explained 120 of 500 rows"
+    assert fewer_rows_reason({**card, "rows_explained": 500}, 500) is None
+    assert fewer_rows_reason({"rows_explained": 9, "notes": ["NaN rows left out"]}, 10) == (
+        "NaN rows left out"
+    )

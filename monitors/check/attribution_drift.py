@@ -42,10 +42,17 @@ def explain_sample(
     shap_folder: Path,
     card: dict[str, Any],
     budget_s: float,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the registered ``shap`` step on ``sample`` as it ran at log time (``card`` is
-    its ``card.json``, the background is ``shap_folder``'s); return the new global summary
-    (what ``global.json`` holds)."""
+    its ``card.json``, the background is ``shap_folder``'s).
+
+    Returns:
+        The new global summary (what ``global.json`` holds) and the new card (the
+        explainer used, rows explained, and why fewer when the budget ran out).
+
+    Raises:
+        StepSkipped: No explainer fits in ``budget_s`` (or none can explain the model).
+    """
     options: dict[str, Any] = {"explainer": card["explainer"], "plots": False}
     background = shap_folder / SHAP_FILES["background"]
     if background.exists() and card.get("background_rows"):
@@ -61,7 +68,14 @@ def explain_sample(
     with tempfile.TemporaryDirectory(prefix="clarity-attribution-") as tmp:
         out = Path(tmp)
         output = spec.run(step_ctx, StepWorkspace(out, out, budget_s, time.monotonic() + budget_s))
-        return dict(output.results["global"])
+        return dict(output.results["global"]), dict(output.results["card"])
+
+
+def fewer_rows_reason(card: dict[str, Any], sampled: int) -> str | None:
+    """Why fewer than the ``sampled`` rows were explained, or None when all were."""
+    if card["rows_explained"] >= sampled:
+        return None
+    return card.get("truncated") or "; ".join(card.get("notes") or []) or "the explainer's cap"
 
 
 def attribution_drift(
@@ -73,16 +87,23 @@ def attribution_drift(
 ) -> dict[str, Any]:
     """NDCG of the batch's feature ranking under the log-time attributions.
 
+    SHAP on the batch sample is sized to ``budget_s``: the result records the rows
+    sampled, the rows explained and, when fewer, why.
+
     Returns:
         ``status`` (``ok``, ``violation`` or ``skipped`` with ``reason``), ``ndcg``,
-        ``threshold``, ``rows``, ``explainer`` and both importance vectors.
+        ``threshold``, ``rows`` (explained), ``rows_sampled``, ``fewer_rows_reason``,
+        ``budget_s``, ``explainer`` and both importance vectors.
+
+    Raises:
+        StepSkipped: No explainer fits in ``budget_s``.
     """
     stored_path = shap_folder / SHAP_FILES["global"]
     if not stored_path.exists():
         return {"status": "skipped", "reason": "the model has no stored SHAP explanation"}
     stored = json.loads(stored_path.read_text())
     card = json.loads((shap_folder / SHAP_FILES["card"]).read_text())
-    current = explain_sample(ctx, sample, shap_folder, card, budget_s)
+    current, current_card = explain_sample(ctx, sample, shap_folder, card, budget_s)
     baseline_importance = overall_importance(stored)
     current_importance = overall_importance(current)
     ndcg = stats.ndcg(baseline_importance, current_importance)
@@ -93,7 +114,10 @@ def attribution_drift(
         "ndcg": ndcg,
         "threshold": limit,
         "rows": current["rows_explained"],
-        "explainer": card["explainer"],
+        "rows_sampled": len(sample),
+        "fewer_rows_reason": fewer_rows_reason(current_card, len(sample)),
+        "budget_s": budget_s,
+        "explainer": current_card["explainer"],
         "baseline_importance": baseline_importance,
         "current_importance": current_importance,
     }

@@ -26,9 +26,11 @@ from mlflow_clarity.monitors.baseline.model_quality import compare_quality, new_
 from mlflow_clarity.monitors.baseline.step import THRESHOLDS, Baseline, output_frame
 from mlflow_clarity.monitors.check import statistics as stats
 from mlflow_clarity.monitors.check.attribution_drift import attribution_drift, importance_weights
+from mlflow_clarity.monitors.check.batch_columns import BatchColumns, IdTimeSummary, batch_schema
 from mlflow_clarity.monitors.check.column_drift import compare_column
 from mlflow_clarity.monitors.check.stored_artifacts import download_clarity_folders
 from mlflow_clarity.monitors.check.violations import violations
+from mlflow_clarity.types import StepSkipped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -220,6 +222,7 @@ def check_batch(
     ctx: ModelContext | None = None,
     shap_folder: Path | None = None,
     labels_column: str | None = None,
+    columns: BatchColumns | None = None,
     attribution: bool = True,
     attribution_budget_s: float = 60.0,
     seed: int = 0,
@@ -234,6 +237,8 @@ def check_batch(
             checks the inputs only.
         shap_folder: Local copy of the model's ``clarity/explanations/shap``, or None.
         labels_column: Name of the label column, so that it is not an extra column.
+        columns: Columns to ignore, the id and timestamp columns, and whether extra
+            columns are violations (default: none ignored, extra columns are information).
         attribution: Whether to explain a sample of the batch (attribution drift).
         attribution_budget_s: Time for SHAP on the batch sample.
         seed: Seed of the attribution sample.
@@ -244,30 +249,31 @@ def check_batch(
     import numpy as np
 
     limits = effective_thresholds(baseline.manifest.get("thresholds"), thresholds)
-    batch = BatchProfile.for_baseline(baseline.profile.columns)
+    columns = columns or BatchColumns()
+    ignored = columns.ignored(baseline.manifest)
+    if labels_column is not None:
+        ignored[labels_column] = "label column"
+    checked = {n: c for n, c in baseline.profile.columns.items() if n not in ignored}
+    batch = BatchProfile.for_baseline(checked)
+    id_time = IdTimeSummary(columns)
     outputs = None if ctx is None else _Outputs(ctx, baseline)
     reservoir = _Reservoir(ATTRIBUTION_ROWS, np.random.default_rng(seed))
     has_labels = False
     for features, labels in chunks:
         batch.update(features)
+        id_time.update(features)
         has_labels |= labels is not None
         if outputs is not None:
             outputs.update(features, labels)
         if attribution and ctx is not None:
-            reservoir.update(features)
+            inputs = [c for c in features.columns if c in baseline.profile.columns]
+            reservoir.update(features[inputs])  # never ids or free text: only model inputs
     if batch.rows == 0:
         raise CheckInputError("the batch has no rows")
-    present = set(batch.batch_columns)
-    expected = list(baseline.profile.columns)
-    schema = {
-        "missing_columns": [c for c in expected if c not in present],
-        "extra_columns": [
-            c for c in batch.batch_columns if c not in expected and c != labels_column
-        ],
-    }
+    schema = batch_schema(baseline.profile.columns, batch.batch_columns, ignored, columns.strict)
     for name in schema["missing_columns"]:
         del batch.columns[name]
-    columns = _compare_all(batch, limits)
+    compared = _compare_all(batch, limits)
     weights = _stored_weights(shap_folder)
     drift: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -277,11 +283,15 @@ def check_batch(
             "item_count": baseline.profile.item_count,
             "fingerprint_sha256": baseline.manifest.get("data", {}).get("fingerprint_sha256"),
         },
-        "batch": {"rows": batch.rows, "columns": len(batch.batch_columns)},
+        "batch": {
+            "rows": batch.rows,
+            "columns": len(batch.batch_columns),
+            **id_time.to_dict(batch.batch_columns),
+        },
         "thresholds": limits,
         "schema": schema,
-        "columns": columns,
-        "dataset": _dataset_summary(columns, weights, limits),
+        "columns": compared,
+        "dataset": _dataset_summary(compared, weights, limits),
         "predictions": _predictions(outputs, limits),
         "quality": _quality(outputs, baseline, limits, has_labels),
         "attribution": _attribution(ctx, reservoir, shap_folder, limits, attribution_budget_s)
@@ -340,6 +350,8 @@ def _attribution(
     started = time.monotonic()
     try:
         result = attribution_drift(ctx, reservoir.rows, shap_folder, limits, budget_s)
+    except StepSkipped as exc:  # nothing fits in the budget: a reason, not a failure
+        return {"status": "skipped", "reason": str(exc)[:500], "budget_s": budget_s}
     except Exception as exc:
         report_failure("SHAP on the batch", exc, consequence="Other checks still stand.")
         return {"status": "skipped", "reason": f"SHAP on the batch failed: {exc!r}"[:300]}
@@ -353,11 +365,15 @@ def run_check(
     labels: Any = None,
     *,
     thresholds: dict[str, Any] | None = None,
+    columns: BatchColumns | None = None,
     attribution: bool = True,
     chunk_rows: int = CHUNK_ROWS,
     budget_s: float = 60.0,
 ) -> tuple[CheckResult, ModelContext | None]:
     """Resolve the model, download its baseline and check ``data`` against it.
+
+    ``columns`` says which batch columns to ignore and whether extra columns are
+    violations (see :func:`check_batch`).
 
     Returns:
         The result (not logged) and the model's context.
@@ -384,6 +400,7 @@ def run_check(
         ctx=ctx,
         shap_folder=shap_folder,
         labels_column=_label_name(labels),
+        columns=columns,
         attribution=attribution,
         attribution_budget_s=budget_s,
     )

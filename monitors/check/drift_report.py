@@ -83,6 +83,34 @@ def _quality_table(quality: dict[str, Any]) -> str:
     return f"<table><tr><th>metric</th><th>batch</th><th>log time</th></tr>{rows}</table>"
 
 
+def _names(names: list[str]) -> str:
+    return ", ".join(text(n) for n in names) or "none"
+
+
+def _schema_section(drift: dict[str, Any]) -> str:
+    """Missing, extra and ignored columns, and the batch's id and time range."""
+    schema, batch = drift["schema"], drift["batch"]
+    extra = "violations" if schema["strict_columns"] else "information, not checked"
+    ignored = ", ".join(f"{text(n)} ({text(why)})" for n, why in schema["ignored_columns"].items())
+    items = [
+        f"<li>missing from the batch: {_names(schema['missing_columns'])}</li>",
+        f"<li>not in the baseline ({extra}): {_names(schema['extra_columns'])}</li>",
+        f"<li>ignored: {ignored or 'none'}</li>",
+    ]
+    if "id" in batch:
+        items.append(
+            f"<li>id column {text(batch['id']['column'])}: "
+            f"{number(batch['id']['rows_with_id'])} rows with an id</li>"
+        )
+    if "time_range" in batch:
+        span = batch["time_range"]
+        items.append(
+            f"<li>time column {text(span['column'])}: {text(span['first'])} to "
+            f"{text(span['last'])} ({number(span['unparsed'])} unparsed)</li>"
+        )
+    return f"<h2>Columns</h2><ul>{''.join(items)}</ul>"
+
+
 def render(drift: dict[str, Any], violations: list[dict[str, Any]]) -> str:
     """The HTML page of a check."""
     model = drift.get("model", {})
@@ -114,6 +142,7 @@ def render(drift: dict[str, Any], violations: list[dict[str, Any]]) -> str:
         summary,
         "<h2>Violations</h2>",
         _violations_list(violations),
+        _schema_section(drift),
         "<h2>Input columns</h2>",
         _columns_table(drift["columns"]),
         _section_status(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import CHECK_FILES
+from mlflow_clarity.monitors.check.batch_columns import BatchColumns
 from mlflow_clarity.monitors.check.drift_check import CheckResult, run_check
 from mlflow_clarity.monitors.check.drift_report import render
 from mlflow_clarity.monitors.check.tracking import DEFAULT_EXPERIMENT, log_check
@@ -26,6 +29,23 @@ def write_check_files(result: CheckResult, folder: Path) -> dict[str, Path]:
     write_json(paths["violations"], {"violations": result.violations})
     paths["report"].write_text(render(result.drift, result.violations), encoding="utf-8")
     return paths
+
+
+def _default_output_dir(now: datetime | None = None) -> Path:
+    """A new ``./clarity-check-<UTC timestamp>/`` folder for a check that is not logged.
+
+    A suffix (``-2``, ``-3``, ...) keeps checks started in the same second apart.
+    """
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    base = Path.cwd() / f"clarity-check-{stamp}"
+    folder, number = base, 1
+    while True:
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            number += 1
+            folder = base.with_name(f"{base.name}-{number}")
 
 
 def _refresh_model_report(result: CheckResult) -> None:
@@ -53,17 +73,35 @@ def check_model(
     attribution: bool = True,
     chunk_rows: int = 100_000,
     budget_s: float = 60.0,
+    ignore_columns: Sequence[str] = (),
+    strict_columns: bool = False,
+    id_column: str | None = None,
+    timestamp_column: str | None = None,
 ) -> CheckResult:
-    """Implement :func:`mlflow_clarity.check`."""
+    """Implement :func:`mlflow_clarity.check`.
+
+    Beyond its arguments: ``ignore_columns`` are never checked (nor reported as extra);
+    ``strict_columns`` makes a column not in the baseline an ``extra_column_check``
+    violation (by default it is information in ``drift.json``'s ``schema``);
+    ``id_column`` and ``timestamp_column`` are ignored too, and recorded in
+    ``drift.json``'s ``batch`` (rows with an id; the batch's time range). With
+    ``experiment=None`` and no ``output_dir``, the files go to a new
+    ``./clarity-check-<UTC timestamp>/`` folder; ``result.files`` holds their paths
+    whenever they were kept.
+    """
+    columns = BatchColumns(tuple(ignore_columns), strict_columns, id_column, timestamp_column)
     result, _ = run_check(
         model_uri,
         data,
         labels,
         thresholds=thresholds,
+        columns=columns,
         attribution=attribution,
         chunk_rows=chunk_rows,
         budget_s=budget_s,
     )
+    if output_dir is None and not experiment:
+        output_dir = _default_output_dir()  # nothing is logged: the files must stay somewhere
     with tempfile.TemporaryDirectory(prefix="clarity-check-files-") as tmp:
         folder = Path(output_dir) if output_dir is not None else Path(tmp)
         files = write_check_files(result, folder)

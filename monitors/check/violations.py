@@ -99,7 +99,7 @@ def _attribution_text(attribution: dict[str, Any]) -> str:
     return (
         f"Value: NDCG {attribution['ndcg']:.4g} < threshold {attribution['threshold']}. "
         f"Method: {attribution['method']}; SHAP ({attribution['explainer']}) on "
-        f"{attribution['rows']} batch rows."
+        f"{attribution['rows']} of {attribution['rows_sampled']} sampled batch rows."
     )
 
 
@@ -153,9 +153,11 @@ def violations(drift: dict[str, Any]) -> list[dict[str, Any]]:
         _violation(
             name,
             "extra_column_check",
-            "Value: column not in the baseline; it is not checked (columns are matched by name).",
+            "Value: column not in the baseline; it is not checked (columns are matched by "
+            "name; strict_columns makes this a violation, ignore_columns ignores it).",
         )
         for name in schema["extra_columns"]
+        if schema["strict_columns"]
     ]
     for name, column in drift["columns"].items():
         found += _column_violations(name, column, "baseline_drift_check")

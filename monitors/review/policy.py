@@ -12,6 +12,7 @@ Unknown keys and values of the wrong type or range are errors, never ignored::
     top_k: 5
     max_drift_score: 0.3             # importance-weighted drift score against --data
     min_attribution_ndcg: 0.8        # NDCG of the ranking against the --against version
+    ignore_columns: []               # batch columns the drift check never checks (ids, times)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Policy:
     top_k: int = 5
     max_drift_score: float | None = 0.3
     min_attribution_ndcg: float | None = 0.8
+    ignore_columns: tuple[str, ...] = ()
     source: str = field(default="defaults", compare=False)
 
     @classmethod
@@ -86,7 +88,7 @@ class Policy:
 
 def _validated(source: str, key: str, value: Any) -> Any:
     where = f"{source}: {key}"
-    if key in ("require", "protected_features"):
+    if key in ("require", "protected_features", "ignore_columns"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise PolicyError(f"{where} must be a list of names, not {value!r}")
         if key == "require" and (bad := sorted(set(value) - set(ARTIFACTS))):

@@ -178,7 +178,8 @@ def review_version(
         explain_model(model_uri, data, labels)  # the artifacts are computed first
     drift_score = None
     if data is not None and policy.max_drift_score is not None:
-        drift_score = check_model(model_uri, data, labels).drift["dataset"]["weighted_score"]
+        checked = check_model(model_uri, data, labels, ignore_columns=policy.ignore_columns)
+        drift_score = checked.drift["dataset"]["weighted_score"]
     comparison = None
     against_importance = None
     if against:
