@@ -38,6 +38,10 @@ SHAP_FILES = {
 LIME = f"{EXPLANATIONS}/lime"
 LIME_FILES = {"explanations": "explanations.json", "quality": "quality.json"}
 
+IMAGES = f"{EXPLANATIONS}/images"
+IMAGES_FILES = {"summary": "summary.json", "maps": "maps", "plots": "plots"}
+"""The ``images`` step's files: maps are ``maps/item_<position>.npy`` (float32, H x W)."""
+
 AGREEMENT_FILE = "agreement.json"
 AGREEMENT = f"{EXPLANATIONS}/{AGREEMENT_FILE}"
 

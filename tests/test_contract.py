@@ -21,6 +21,7 @@ HANDED_ON = {
     ("plugin/pipeline.py", "run_step"),  # reported by _failed()
     ("plugin/logged_models.py", "_load_model"),  # falls back to the pyfunc loader
     ("explainers/shap/step.py", "_explain_with_fallbacks"),  # reason kept in card.json
+    ("explainers/images/step.py", "_explain_with_fallbacks"),  # reason kept in summary.json
     ("explainers/lime/step.py", "_explain_rows"),  # reason kept in explanations.json
     ("monitors/baseline/step.py", "build"),  # reason kept in baseline.json's notes
     ("monitors/review/service.py", "_work"),  # logged, kept in the service's review log

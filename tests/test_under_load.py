@@ -25,7 +25,8 @@ def test_pipeline_next_to_a_cpu_hog_abandons_nothing(tracking: str) -> None:
     with cpu_load(os.cpu_count() or 2), mlflow.start_run(), mlflow_clarity.reference_data(x, y):
         info = mlflow.sklearn.log_model(model, name="m", serialization_format="cloudpickle")
     steps = steps_by_name(info.model_id)
-    assert {name: step["status"] for name, step in steps.items()} == {
+    tabular = {"baseline", "shap", "lime", "agreement"}
+    assert {name: step["status"] for name, step in steps.items() if name in tabular} == {
         "baseline": "ok",
         "shap": "ok",
         "lime": "ok",

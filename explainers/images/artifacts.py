@@ -13,15 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlflow_clarity.layout import IMAGES_FILES
 from mlflow_clarity.store import write_json
 
 if TYPE_CHECKING:
     import numpy as np
-
-IMAGES_FOLDER = "explanations/images"
-"""The step's folder under ``clarity/`` (a layout entry to add to ``layout.py``)."""
-IMAGES_FILES = {"summary": "summary.json", "maps": "maps", "plots": "plots"}
-"""The step's files inside its folder."""
 
 
 def map_name(position: int) -> str:

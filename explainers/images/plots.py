@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.explainers.images.arrays import to_hwc, unit_range
-from mlflow_clarity.explainers.images.artifacts import IMAGES_FILES
+from mlflow_clarity.layout import IMAGES_FILES
 
 if TYPE_CHECKING:
     import numpy as np

@@ -44,6 +44,7 @@ from mlflow_clarity.explainers.images.attribution import (
 from mlflow_clarity.explainers.images.lime_images import LIME_SAMPLES, agreement, lime_segments
 from mlflow_clarity.explainers.images.model import ImageModel, image_model, probabilities
 from mlflow_clarity.hooks.specs import hookimpl
+from mlflow_clarity.layout import IMAGES, IMAGES_FILES
 from mlflow_clarity.types import (
     HEADROOM,
     ExplainerSpec,
@@ -528,7 +529,7 @@ def _plots(
     n = len(explained.maps)
     drawn = plots.draw_all(workspace.out_dir, plan.x[:n], explained.maps, items, plan.layout)
     progress.seconds["plots_s"] = time.monotonic() - tick
-    return [f"{artifacts.IMAGES_FILES['plots']}/{name}" for name in drawn]
+    return [f"{IMAGES_FILES['plots']}/{name}" for name in drawn]
 
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
@@ -609,7 +610,7 @@ def clarity_explainers() -> list[ExplainerSpec]:
             run=_run,
             supports=supports_images,
             requires=("torch", "captum", "skimage"),
-            folder=artifacts.IMAGES_FOLDER,
+            folder=IMAGES,
             description="Image attributions: IG for torch modules, else SLIC-KernelSHAP; "
             "LIME, deletion/insertion, sanity",
         )
@@ -680,8 +681,7 @@ def clarity_report_sections(context: ModelContext, report: RunReport) -> list[Re
         "explained for its predicted class."
     )
     files = (
-        f"Maps and heat-map plots are stored under clarity/{artifacts.IMAGES_FOLDER}/ "
-        "(summary.json, maps/, plots/)."
+        f"Maps and heat-map plots are stored under clarity/{IMAGES}/ (summary.json, maps/, plots/)."
     )
     return [
         ReportSection(
