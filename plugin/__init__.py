@@ -33,6 +33,7 @@ from mlflow_clarity.types import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from mlflow_clarity.data.files import DataLike
@@ -133,6 +134,10 @@ def check(
     attribution: bool = True,
     chunk_rows: int = 100_000,
     budget_s: float = 60.0,
+    ignore_columns: Sequence[str] = (),
+    strict_columns: bool = False,
+    id_column: str | None = None,
+    timestamp_column: str | None = None,
 ) -> CheckResult:
     """Check a batch of production data against the baseline stored with a model.
 
@@ -150,10 +155,20 @@ def check(
         experiment: Monitoring experiment to log the check to (a run per check, metrics
             at a step counting the model's checks); None logs nothing.
         output_dir: Also keep ``drift.json``, ``constraint_violations.json`` and
-            ``drift_report.html`` in this folder.
+            ``drift_report.html`` in this folder. With ``experiment=None`` and no
+            ``output_dir`` they go to a new ``./clarity-check-<UTC timestamp>/``;
+            ``result.files`` holds their paths.
         attribution: Explain a sample of the batch to measure attribution drift (NDCG).
         chunk_rows: Rows read at a time.
-        budget_s: Time allowed for SHAP on the batch sample.
+        budget_s: Time allowed for SHAP on the batch sample; the attribution section
+            records the rows sampled and explained, and why fewer.
+        ignore_columns: Columns never checked (ids, times, the model's logged outputs);
+            reference columns that were not model inputs are always ignored.
+        strict_columns: Make a column not in the baseline an ``extra_column_check``
+            violation (by default it is listed in ``drift.json``'s ``schema``).
+        id_column: A row id column: ignored, and counted in ``drift.json``'s ``batch``.
+        timestamp_column: An event time column: ignored, and the batch's time range
+            recorded in ``drift.json``'s ``batch``.
 
     Returns:
         The result: ``passed``, ``exit_code``, ``violations``, ``drift``, ``run_id``.
@@ -174,6 +189,10 @@ def check(
         attribution=attribution,
         chunk_rows=chunk_rows,
         budget_s=budget_s,
+        ignore_columns=ignore_columns,
+        strict_columns=strict_columns,
+        id_column=id_column,
+        timestamp_column=timestamp_column,
     )
 
 

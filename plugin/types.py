@@ -91,6 +91,8 @@ class ReferenceData:
             are known). Each step receives its own copy.
         sample_labels: Labels aligned with ``sample``, or None.
         notes: Remarks about the data made while preparing it (dropped columns, size).
+        dropped_columns: Columns of the user's data dropped because the model does not
+            take them (not in its signature or ``feature_names_in_``), in the data's order.
         chunk_source: Yields the full data as ``(features, labels)`` chunks of at most the
             given number of rows; use :meth:`iter_chunks`.
         row_source: Draws a seeded sample of the given size from all rows; use :meth:`draw`.
@@ -113,6 +115,7 @@ class ReferenceData:
     row_source: Callable[[int], tuple[pd.DataFrame, pd.Series | None]]
     row_order: Any
     notes: tuple[str, ...] = ()
+    dropped_columns: tuple[str, ...] = ()
     modality: Modality = TABULAR
     items: Any = None
 

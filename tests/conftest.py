@@ -74,6 +74,8 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # an experiment made active by an earlier test does not exist in this new store
+    mlflow.set_experiment(experiment_id="0")
     yield uri
     if mlflow.active_run():
         mlflow.end_run()

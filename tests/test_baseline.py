@@ -262,3 +262,18 @@ def test_outputs_profile_stops_at_the_deadline() -> None:
     on_time = baseline_module.build(ctx.reference, ctx=ctx)
     assert on_time.predictions is not None and on_time.predictions.item_count == 300
     assert on_time.manifest["truncated"] is None
+
+
+def test_manifest_lists_reference_columns_that_are_not_model_inputs() -> None:
+    from mlflow_clarity.data.reference import RawReference, expected_columns, prepare_reference
+    from mlflow_clarity.monitors.baseline import step as baseline_module
+
+    x, y = classification_data(rows=200)
+    model = logistic(x, y)
+    with_extras = x.assign(row_id=range(len(x)), note="n/a")
+    reference = prepare_reference(
+        RawReference(with_extras, y), expected_columns(None, model), sample_rows=100, seed=0
+    )
+    assert reference.dropped_columns == ("row_id", "note")
+    manifest = baseline_module.build(reference).manifest
+    assert manifest[baseline_module.NOT_MODEL_INPUTS] == ["row_id", "note"]

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CHUNK_ROWS = 100_000
+NOT_MODEL_INPUTS = "not_model_inputs"
+"""Manifest key: reference columns the model does not take (checks ignore them)."""
 THRESHOLDS = {
     "min_rows": 100,
     "numeric": {
@@ -275,6 +277,7 @@ def build(
         if quality is None
         else {"metrics": quality, "data": "the reference data (often the training data)"},
         "skipped_columns": profile.skipped,
+        NOT_MODEL_INPUTS: list(reference.dropped_columns),
         "matching": "by column name",
         "thresholds": THRESHOLDS,
         "files": {k: v for k, v in BASELINE_FILES.items() if k != "sample"},

@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlflow_clarity.monitors.baseline.step import NOT_MODEL_INPUTS
+
 if TYPE_CHECKING:
     import pandas as pd
-
-NOT_MODEL_INPUTS = "not_model_inputs"
-"""Key of ``baseline.json`` listing reference columns that were not model inputs."""
 
 
 @dataclass(frozen=True)

@@ -122,9 +122,12 @@ def to_frame(data: Any, column_hint: Sequence[str] | None = None) -> pd.DataFram
     return frame
 
 
-def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[str]) -> pd.DataFrame:
+def _align(
+    frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """The model's columns of ``frame`` in its order, and the columns dropped."""
     if expected is None:
-        return frame
+        return frame, []
     names = expected.names
     present = set(frame.columns)
     missing = [n for n in expected.required if n not in present]
@@ -139,7 +142,7 @@ def _align(frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[st
         shown = ", ".join(map(repr, extra[:10])) + (" ..." if len(extra) > 10 else "")
         notes.append(f"dropped {len(extra)} column(s) not in the {expected.origin}: {shown}")
     keep = [n for n in names if n in present]
-    return frame if list(frame.columns) == keep else frame[keep]
+    return (frame if list(frame.columns) == keep else frame[keep]), extra
 
 
 def prepare_reference(
@@ -183,7 +186,7 @@ def prepare_reference(
         raise ReferenceDataError("reference data has no rows")
     if frame.shape[1] == 0:
         raise ReferenceDataError("reference data has no columns")
-    frame = _align(frame, expected, notes)
+    frame, dropped = _align(frame, expected, notes)
     n_rows = len(frame)
     if n_rows < TINY_ROWS:
         notes.append(
@@ -219,4 +222,5 @@ def prepare_reference(
         row_source=draw,
         row_order=order,
         notes=tuple(notes),
+        dropped_columns=tuple(dropped),
     )
