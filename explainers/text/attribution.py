@@ -105,24 +105,25 @@ def explain_strings(
     import shap
 
     masker = _masker(setup)
-    explainers = {
-        k: shap.PartitionExplainer(
+    explained: dict[int, tuple[np.ndarray, float, float]] = {}
+    for k in sorted(set(outputs)):
+        chosen = [i for i, output in enumerate(outputs) if output == k]
+        explainer = shap.PartitionExplainer(
             lambda batch, k=k: setup.model.fn(list(batch))[:, k : k + 1], masker
         )
-        for k in sorted(set(outputs))
-    }
-    explained = []
-    for text, doc_units, k in zip(texts, units, outputs, strict=True):
-        explainer = explainers[k]
         result = explainer(
-            [text], max_evals=setup.max_evals, batch_size=setup.max_evals, silent=True
+            [texts[i] for i in chosen],
+            max_evals=setup.max_evals,
+            batch_size=setup.max_evals,
+            silent=True,
         )
-        values = np.asarray(result.values[0], dtype=float).reshape(-1)
-        if len(values) != len(doc_units):
-            raise RuntimeError(f"shap gave {len(values)} values for {len(doc_units)} units")
-        base = float(np.asarray(result.base_values[0]).reshape(-1)[0])
-        explained.append((values, base + float(values.sum()), base))
-    return explained
+        for row, i in enumerate(chosen):
+            values = np.asarray(result.values[row], dtype=float).reshape(-1)
+            if len(values) != len(units[i]):
+                raise RuntimeError(f"shap gave {len(values)} values for {len(units[i])} units")
+            base = float(np.asarray(result.base_values[row]).reshape(-1)[0])
+            explained[i] = (values, base + float(values.sum()), base)
+    return [explained[i] for i in range(len(texts))]
 
 
 # --- layer integrated gradients on token ids ---------------------------------------------
