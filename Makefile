@@ -40,6 +40,8 @@ bench: setup
 	$(PY) bench/check_speed.py
 	$(PY) bench/check_quality.py
 	$(PY) bench/report_speed.py
+	$(PY) bench/image_speed.py
+	$(PY) bench/text_speed.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns .pytest_cache .ruff_cache *.egg-info

@@ -42,6 +42,16 @@ IMAGES = f"{EXPLANATIONS}/images"
 IMAGES_FILES = {"summary": "summary.json", "maps": "maps", "plots": "plots"}
 """The ``images`` step's files: maps are ``maps/item_<position>.npy`` (float32, H x W)."""
 
+TEXT = f"{EXPLANATIONS}/text"
+TEXT_FILES = {
+    "summary": "summary.json",
+    "tokens": "tokens.json",
+    "page": "documents.html",
+    "terms": "terms.json",
+    "terms_plot": "terms.png",
+}
+"""The ``text`` step's files."""
+
 AGREEMENT_FILE = "agreement.json"
 AGREEMENT = f"{EXPLANATIONS}/{AGREEMENT_FILE}"
 

@@ -30,6 +30,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (  # each step orders itself with after=
     "mlflow_clarity.explainers.lime.step",
     "mlflow_clarity.explainers.agreement",
     "mlflow_clarity.explainers.images.step",
+    "mlflow_clarity.explainers.text.step",
     "mlflow_clarity.monitors.baseline.step",
 )
 _SELF_DIST = "mlflow-clarity"

@@ -114,3 +114,9 @@ def test_image_model_gets_no_tabular_steps_and_says_why(tracking: str) -> None:
         assert steps[name]["status"] == "skipped"
         assert "image input" in steps[name]["reason"]
     assert status(info.model_id)["reference"]["modality"]["layout"] == "NCHW"
+
+
+def test_texts_with_lone_surrogates_are_kept_as_given() -> None:
+    reference = _prepare(["bad \udc80 byte", "fine"] * 30)
+    assert reference.items[0] == "bad \udc80 byte"
+    assert reference.sample.iloc[:, 0].dtype == object

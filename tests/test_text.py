@@ -14,9 +14,9 @@ import pytest
 
 import mlflow_clarity
 from mlflow_clarity.explainers.text import step as text_step
-from mlflow_clarity.explainers.text.artifacts import FILES
 from mlflow_clarity.explainers.text.units import rebuild, split
-from mlflow_clarity.manager import get_plugin_manager, reset_plugin_manager
+from mlflow_clarity.layout import TEXT_FILES as FILES
+from mlflow_clarity.manager import get_plugin_manager
 from mlflow_clarity.testing import check_explainer, default_context, make_context, run_step
 from mlflow_clarity.types import ModelContext
 
@@ -310,9 +310,9 @@ def test_keeps_the_plugin_contract(texts, sklearn_model) -> None:
 # --- end to end ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_logged_sklearn_pipeline_stores_the_files(tracking, texts, sklearn_model) -> None:
-    reset_plugin_manager()
-    get_plugin_manager().register(text_step, name="mlflow_clarity.explainers.text.step")
+    assert get_plugin_manager().has_plugin("mlflow_clarity.explainers.text.step")  # built in
     docs = [*texts[0][:40], "<img src=x onerror=alert(1)> excellent"]
     labels = [*texts[1][:40], 1]
     with mlflow.start_run(), mlflow_clarity.reference_data(docs, labels):

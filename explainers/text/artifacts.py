@@ -11,16 +11,9 @@ from typing import Any
 
 from mlflow_clarity.explainers.text.attribution import Document
 from mlflow_clarity.explainers.text.units import printable, term
+from mlflow_clarity.layout import TEXT_FILES
 from mlflow_clarity.store import write_json
 
-FILES = {
-    "summary": "summary.json",
-    "tokens": "tokens.json",
-    "page": "documents.html",
-    "terms": "terms.json",
-    "terms_plot": "terms.png",
-}
-"""The step's files, inside its folder (``clarity/explanations/text/``)."""
 TOP_TERMS = 50
 TOP_TERMS_PER_CLASS = 10
 PLOT_TERMS = 20
@@ -160,14 +153,14 @@ def write(
     terms: dict[str, Any],
 ) -> None:
     """Write ``summary.json``, ``tokens.json``, the HTML page and ``terms.json``."""
-    write_json(out_dir / FILES["summary"], summary)
+    write_json(out_dir / TEXT_FILES["summary"], summary)
     write_json(
-        out_dir / FILES["tokens"],
+        out_dir / TEXT_FILES["tokens"],
         {
             "unit": summary["unit"],
             "documents": [tokens_document(d, class_names[d.output_index]) for d in docs],
         },
     )
-    write_json(out_dir / FILES["terms"], terms)
+    write_json(out_dir / TEXT_FILES["terms"], terms)
     text = page(docs, class_names, summary)
-    (out_dir / FILES["page"]).write_text(text, encoding="utf-8")
+    (out_dir / TEXT_FILES["page"]).write_text(text, encoding="utf-8")

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlflow_clarity.explainers.text import artifacts, quality
-from mlflow_clarity.explainers.text.artifacts import FILES
 from mlflow_clarity.explainers.text.attribution import Document
 from mlflow_clarity.explainers.text.backends import Backend, Options, backend
 from mlflow_clarity.explainers.text.lime_text import agreement
 from mlflow_clarity.hooks.specs import hookimpl
+from mlflow_clarity.layout import TEXT_FILES
 from mlflow_clarity.types import (
     HEADROOM,
     ExplainerSpec,
@@ -255,7 +255,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     artifacts.write(workspace.out_dir, docs, names, summary, terms)
     plotted = time.monotonic() + HEADROOM * PLOT_SECONDS <= workspace.work_until()
     if plotted:
-        artifacts.terms_plot(workspace.out_dir / FILES["terms_plot"], terms)
+        artifacts.terms_plot(workspace.out_dir / TEXT_FILES["terms_plot"], terms)
     return StepOutput(
         metrics=_metrics(docs, figures),
         tags={"explainer": engine.explainer, "unit": summary["unit"]},

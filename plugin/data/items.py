@@ -105,8 +105,8 @@ def _take(items: Any, positions: Any) -> Any:
 def _sample_frame(items: Any, positions: Any, modality: Modality) -> pd.DataFrame:
     import pandas as pd
 
-    if modality.kind == "text":
-        return pd.DataFrame({modality.column or "text": list(items)})
+    if modality.kind == "text":  # object dtype: any str, lone surrogates included
+        return pd.DataFrame({modality.column or "text": pd.Series(list(items), dtype=object)})
     return pd.DataFrame({"position": positions})
 
 
