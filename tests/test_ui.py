@@ -76,9 +76,16 @@ def page() -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+            new = browser.new_page(viewport={"width": 1400, "height": 1000})
+            new.set_default_timeout(UI_WAIT_MS)
+            yield new
         finally:
             browser.close()
+
+
+UI_WAIT_MS = 90_000
+"""How long to wait for the UI to show something: generous, since a busy CI machine renders
+the MLflow UI slowly (a bound, not a timing assertion)."""
 
 
 def _open_artifact(page: Any, url: str, *path: str) -> None:
