@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from load import bench_parser, busy, load_header, ratios
+from load import bench_parser, cpu_load, load_header, ratios
 
 from mlflow_clarity.monitors import build_baseline
 
@@ -142,7 +142,7 @@ def main() -> None:
     print(f"{args.rows:,} rows x {frame.shape[1]} columns (40 numeric, 10 string)")
     print(load_header(args.load))
     build_baseline(frame.head(1000))  # warm-up: imports, like the other side has done
-    with busy(args.load):
+    with cpu_load(args.load):
         ours_s, ours_mb, baseline = measure(lambda: build_baseline(frame))
         plain_s, plain_mb, _ = measure(lambda: plain_profile(frame))
         with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from baseline_speed import make_data
 from check_speed import scipy_tests
-from load import bench_parser, busy, load_header
+from load import bench_parser, cpu_load, load_header
 
 from mlflow_clarity.monitors import build_baseline
 from mlflow_clarity.monitors.check.drift_check import check_batch
@@ -84,7 +84,7 @@ def detection_sweep() -> None:
 def main() -> None:
     args = bench_parser(__doc__).parse_args()
     print(load_header(args.load))
-    with busy(args.load):
+    with cpu_load(args.load):
         null_sweep()
         detection_sweep()
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from baseline_speed import make_data, measure
-from load import bench_parser, busy, load_header, ratios
+from load import bench_parser, cpu_load, load_header, ratios
 
 from mlflow_clarity.monitors import Baseline, build_baseline
 from mlflow_clarity.monitors.check.drift_check import check_batch
@@ -102,7 +102,7 @@ def compare(args: argparse.Namespace, folder: Path, current: pd.DataFrame) -> No
         return check_batch(Baseline.read(folder / "baseline"), [(batch, None)])
 
     check(same.head(1000))  # warm imports
-    with busy(args.load):
+    with cpu_load(args.load):
         seconds, peak, result = measure(lambda: check(current))
         _, _, null_result = measure(lambda: check(same))
         scipy_s, _, scipy_flags = measure(lambda: scipy_tests(raw_reference, current))

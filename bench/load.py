@@ -1,54 +1,20 @@
 """What every benchmark shares: ``--load N`` busy processes, and ratios printed both ways.
 
 A figure measured on an idle machine says little about a machine that is doing
-something else. ``busy(n)`` keeps ``n`` processes spinning on the CPU while a benchmark
-measures, so both sides of a comparison run with the same cores taken; ``ratios`` prints
-a comparison as ``a/b`` and ``b/a`` so that no reader has to invert a figure.
+something else. ``cpu_load(n)`` (the one of ``mlflow_clarity.testing``, re-exported here)
+keeps ``n`` processes spinning on the CPU while a benchmark measures, so both sides of a
+comparison run with the same cores taken; ``ratios`` prints a comparison as ``a/b`` and
+``b/a`` so that no reader has to invert a figure.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-_SPIN_ROUNDS = 1_000_000  # ~20 ms of spinning between checks that the parent still lives
+from mlflow_clarity.testing import cpu_load
 
-
-def _spin(parent: int) -> None:
-    """Keep one core busy until the parent is gone (Ctrl-C is the parent's to handle)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while os.getppid() == parent:
-        for _ in range(_SPIN_ROUNDS):
-            pass
-
-
-@contextmanager
-def busy(n: int) -> Iterator[None]:
-    """Run the body with ``n`` processes spinning on the CPU.
-
-    The processes are daemons, killed when the body ends, raises or is interrupted, and
-    they exit by themselves should this process die without cleaning up.
-
-    Args:
-        n: Number of busy processes (0: none).
-    """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    processes = [context.Process(target=_spin, args=(os.getpid(),), daemon=True) for _ in range(n)]
-    try:
-        for process in processes:
-            process.start()
-        yield
-    finally:
-        started = [p for p in processes if p.pid is not None]
-        for process in started:
-            process.kill()
-        for process in started:
-            process.join()
+__all__ = ["bench_parser", "cpu_load", "load_header", "ratios"]
 
 
 def bench_parser(doc: str | None) -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from load import bench_parser, busy, load_header
+from load import bench_parser, cpu_load, load_header
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_clarity
@@ -67,7 +67,7 @@ def main() -> None:
             f"{'case':<24}{'plain s':>10}{'clarity s':>11}"
             f"{'clarity/plain':>15}{'plain/clarity':>15}"
         )
-        with busy(args.load):
+        with cpu_load(args.load):
             for name, kwargs in cases.items():
                 plain, ours = measure(args.repeats, **kwargs)
                 figures = f"{plain:>10.3f}{ours:>11.3f}{ours / plain:>15.3f}{plain / ours:>15.3f}"

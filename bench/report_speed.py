@@ -21,7 +21,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import xgboost
-from load import bench_parser, busy, load_header, ratios
+from load import bench_parser, cpu_load, load_header, ratios
 from sklearn.datasets import make_classification
 
 import mlflow_clarity
@@ -46,7 +46,7 @@ def main() -> None:
     clarity = download_clarity(info.model_id, folder / "download")
     run = run_facts(mlflow.MlflowClient().get_logged_model(info.model_id).source_run_id)
     render, parse = [], []
-    with busy(args.load):
+    with cpu_load(args.load):
         for _ in range(5):
             started = time.perf_counter()
             paths = write_report_files(clarity, run)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import shap
 import xgboost as xgb
-from load import bench_parser, busy, load_header, ratios
+from load import bench_parser, cpu_load, load_header, ratios
 from sklearn.neural_network import MLPClassifier
 from tasks import classification_task, run_steps
 
@@ -116,7 +116,7 @@ def main() -> None:
     args = bench_parser(__doc__).parse_args()
     x, y = classification_task()
     print(load_header(args.load))
-    with tempfile.TemporaryDirectory() as tmp, busy(args.load):
+    with tempfile.TemporaryDirectory() as tmp, cpu_load(args.load):
         _xgboost(x, y, Path(tmp))
         _mlp(x, y, Path(tmp))
 

@@ -10,7 +10,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -79,6 +80,42 @@ def _call_in_thread(
     return True, box.get("output"), box.get("error")
 
 
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_limits: Any = None
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run the body with every loaded BLAS library (OpenBLAS, MKL...) on one thread.
+
+    Steps call models and explainers many times on moderate matrices, where BLAS threads
+    cost more than they give, and stall outright when another process keeps a core busy
+    (each call waits for a thread that is not scheduled): Permutation SHAP of an MLP ran
+    about 4x slower next to one busy process on 2 cores, and no faster on an idle one.
+    OpenMP is left alone: native TreeSHAP (xgboost, lightgbm) gains from its threads,
+    busy machine or not.
+
+    The limit is process-wide: set when the first of the pipelines running at the same
+    time starts a step, lifted when the last one's step returns or is abandoned (an
+    abandoned thread goes on with the usual thread count).
+    """
+    global _blas_depth, _blas_limits
+    from threadpoolctl import threadpool_limits
+
+    with _blas_lock:
+        if _blas_depth == 0:
+            _blas_limits = threadpool_limits(limits=1, user_api="blas")
+        _blas_depth += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                _blas_limits.restore_original_limits()
+
+
 def _collect_files(out_dir: Path, staging: Path, folder: str) -> tuple[str, ...]:
     """Copy a step's files into ``clarity/<folder>/``; a file already there is a conflict."""
     target = staging / folder
@@ -136,7 +173,8 @@ def run_step(
         deadline=deadline,
         upstream=MappingProxyType(wanted),
     )
-    finished, output, error = _call_in_thread(spec.run, step_ctx, workspace)
+    with _one_blas_thread():
+        finished, output, error = _call_in_thread(spec.run, step_ctx, workspace)
     duration = time.monotonic() - started
     if not finished:
         # The thread cannot be killed; it keeps its private folder, which is never stored.

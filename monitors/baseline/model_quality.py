@@ -115,7 +115,9 @@ class RegressorQuality:
         keep = np.isfinite(truth)
         error = predictions[keep, 0] - truth[keep]
         self.abs_error += float(np.abs(error).sum())
-        self.sq_error += float(error @ error)
+        # numpy's pairwise sum, not the BLAS dot ``error @ error``: that one is split across
+        # threads (rounding that depends on their number) and stalls when a core is busy
+        self.sq_error += float(np.square(error, out=error).sum())
         self.target.update(truth[keep])
 
     def metrics(self) -> dict[str, float | None]:
