@@ -90,11 +90,11 @@ def _one_blas_thread() -> Iterator[None]:
     """Run the body with every loaded BLAS library (OpenBLAS, MKL...) on one thread.
 
     Steps call models and explainers many times on moderate matrices, where BLAS threads
-    cost more than they give, and stall outright when another process keeps a core busy
-    (each call waits for a thread that is not scheduled): Permutation SHAP of an MLP ran
-    about 4x slower next to one busy process on 2 cores, and no faster on an idle one.
+    gain little and stall outright when another process keeps a core busy (each call
+    waits for a thread that is not scheduled). Permutation SHAP of an MLP on 2 cores, one
+    of them busy elsewhere: 2.5x faster on one thread; on an idle machine, 10-25 % slower.
     OpenMP is left alone: native TreeSHAP (xgboost, lightgbm) gains from its threads,
-    busy machine or not.
+    busy machine or not, and the BLAS limit leaves its time unchanged.
 
     The limit is process-wide: set when the first of the pipelines running at the same
     time starts a step, lifted when the last one's step returns or is abandoned (an

@@ -61,7 +61,7 @@ def _save(path: Path, fig: Any, ax: Any, colorbar: Any = None) -> None:
 
     The boxes are placed so that every text ends ``_PAD_IN`` from the edges: what
     ``layout="constrained"`` did, but with each text measured once, not three times at
-    every save (the plots take about 20 % less time).
+    every save (drawing the plots takes 10 to 20 % less time).
 
     Args:
         path: The PNG file to write.
