@@ -240,3 +240,19 @@ def test_supports_sees_its_own_copy_of_the_sample(tmp_path: Path) -> None:
     steps = [explainer("v", _ok, supports=vandal), explainer("c", check)]
     results = run_pipeline(context(frame()), steps, config(), tmp_path)
     assert [r.status for r in results] == ["ok", "ok"]
+
+
+def _blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+def test_steps_run_with_one_blas_thread_and_the_limit_is_lifted(tmp_path: Path) -> None:
+    import numpy  # noqa: F401  # loads the BLAS library
+
+    before, seen = _blas_threads(), []
+    steps = [explainer("count", lambda c, w: seen.append(_blas_threads()))]
+    run_pipeline(context(frame()), steps, config(), tmp_path)
+    assert seen == [{1}]
+    assert _blas_threads() == before
