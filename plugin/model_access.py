@@ -66,6 +66,42 @@ def torch_device_and_dtype(module: Any) -> tuple[Any, Any]:
     return params[0].device, params[0].dtype
 
 
+def reinitialised_copy(module: Any, layers: int, seed: int) -> tuple[Any, list[str]]:
+    """A deep copy of a torch module whose last ``layers`` parametrised layers are
+    re-initialised (seeded), for the model-parameter randomisation sanity check.
+
+    Args:
+        module: The ``torch.nn.Module``.
+        layers: How many of its last layers with parameters to re-initialise.
+        seed: Seed of the new weights (torch's global generator is left as it was).
+
+    Returns:
+        The copy, and the names of the layers re-initialised (``(root)`` for the module
+        itself).
+
+    Raises:
+        ValueError: No layer of the module can be re-initialised.
+    """
+    import copy
+
+    import torch
+
+    twin = copy.deepcopy(module)
+    resettable = [
+        (name, m)
+        for name, m in twin.named_modules()
+        if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))
+    ]
+    if not resettable:
+        raise ValueError("the module has no layer with reset_parameters()")
+    chosen = resettable[-layers:]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _, layer in chosen:
+            layer.reset_parameters()
+    return twin, [name or "(root)" for name, _ in chosen]
+
+
 def _torch_fn(module: Any) -> Callable[[np.ndarray], np.ndarray]:
     import torch
 

@@ -10,8 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from mlflow_clarity.config import ClarityConfig
 from mlflow_clarity.errors import logger, report_failure
 from mlflow_clarity.manager import RegisteredStep
+from mlflow_clarity.process_settings import SharedSetting
 from mlflow_clarity.types import ModelContext, StepOutput, StepResult, StepSkipped, StepWorkspace
 
 _REASON_LIMIT = 500
@@ -80,14 +80,8 @@ def _call_in_thread(
     return True, box.get("output"), box.get("error")
 
 
-_blas_lock = threading.Lock()
-_blas_depth = 0
-_blas_limits: Any = None
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Run the body with every loaded BLAS library (OpenBLAS, MKL...) on one thread.
+def _one_blas_thread() -> Callable[[], None]:
+    """Put every loaded BLAS library (OpenBLAS, MKL...) on one thread; return the undo.
 
     Steps call models and explainers many times on moderate matrices, where BLAS threads
     gain little and stall outright when another process keeps a core busy (each call
@@ -95,25 +89,16 @@ def _one_blas_thread() -> Iterator[None]:
     of them busy elsewhere: 2.5x faster on one thread; on an idle machine, 10-25 % slower.
     OpenMP is left alone: native TreeSHAP (xgboost, lightgbm) gains from its threads,
     busy machine or not, and the BLAS limit leaves its time unchanged.
-
-    The limit is process-wide: set when the first of the pipelines running at the same
-    time starts a step, lifted when the last one's step returns or is abandoned (an
-    abandoned thread goes on with the usual thread count).
     """
-    global _blas_depth, _blas_limits
     from threadpoolctl import threadpool_limits
 
-    with _blas_lock:
-        if _blas_depth == 0:
-            _blas_limits = threadpool_limits(limits=1, user_api="blas")
-        _blas_depth += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_depth -= 1
-            if _blas_depth == 0:
-                _blas_limits.restore_original_limits()
+    return threadpool_limits(limits=1, user_api="blas").restore_original_limits
+
+
+ONE_BLAS_THREAD = SharedSetting(_one_blas_thread)
+"""Held while any step runs: set when the first of the pipelines running at the same time
+starts a step, lifted when the last one's step returns or is abandoned (an abandoned
+thread goes on with the usual thread count)."""
 
 
 def _collect_files(out_dir: Path, staging: Path, folder: str) -> tuple[str, ...]:
@@ -173,7 +158,7 @@ def run_step(
         deadline=deadline,
         upstream=MappingProxyType(wanted),
     )
-    with _one_blas_thread():
+    with ONE_BLAS_THREAD.held():
         finished, output, error = _call_in_thread(spec.run, step_ctx, workspace)
     duration = time.monotonic() - started
     if not finished:

@@ -8,14 +8,14 @@ import json
 import math
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import ARTIFACT_DIR, STATUS, local, remote
+from mlflow_clarity.process_settings import SharedSetting
 
 if TYPE_CHECKING:
     from mlflow_clarity.types import ModelContext, RunReport, RunStatus
@@ -54,34 +54,32 @@ def write_json(path: Path, data: Any) -> None:
 
 
 _PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_saved_progress: str | None = None
 
 
-@contextlib.contextmanager
-def quiet_artifacts() -> Iterator[None]:
+def _no_progress_bars() -> Callable[[], None]:
+    """Turn MLflow's artifact progress bars off; return the undo."""
+    saved = os.environ.get(_PROGRESS_BAR_ENV)
+    os.environ[_PROGRESS_BAR_ENV] = "false"
+
+    def restore() -> None:
+        if saved is None:
+            os.environ.pop(_PROGRESS_BAR_ENV, None)
+        else:
+            os.environ[_PROGRESS_BAR_ENV] = saved
+
+    return restore
+
+
+_QUIET_ARTIFACTS = SharedSetting(_no_progress_bars)
+
+
+def quiet_artifacts() -> contextlib.AbstractContextManager[None]:
     """No MLflow progress bars for the artifact transfers mlflow-clarity makes itself.
 
     MLflow reads ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` on every transfer; it is set
     to false while any such block runs and restored after the last one ends.
     """
-    global _quiet_depth, _saved_progress
-    with _quiet_lock:
-        if _quiet_depth == 0:
-            _saved_progress = os.environ.get(_PROGRESS_BAR_ENV)
-            os.environ[_PROGRESS_BAR_ENV] = "false"
-        _quiet_depth += 1
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0:
-                if _saved_progress is None:
-                    os.environ.pop(_PROGRESS_BAR_ENV, None)
-                else:
-                    os.environ[_PROGRESS_BAR_ENV] = _saved_progress
+    return _QUIET_ARTIFACTS.held()
 
 
 def _client() -> Any:

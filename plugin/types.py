@@ -29,6 +29,26 @@ HEADROOM = 1.5
 """Factor on the measured cost of the next unit of work before starting it: machines
 slow down when other work starts, and a step that overruns its deadline loses everything."""
 
+
+def chunk_sizes(total: int, largest: int) -> list[int]:
+    """Sizes of the chunks divisible work is done in: 1, 2, 4, ... then ``largest``.
+
+    The sizes never depend on timing, so an item's result (a seeded draw per chunk) is
+    the same however many chunks the time budget allowed; the small first chunks give a
+    cost measurement early.
+
+    Args:
+        total: Number of items.
+        largest: The biggest chunk.
+    """
+    sizes, size, done = [], 1, 0
+    while done < total:
+        sizes.append(min(size, total - done))
+        done += sizes[-1]
+        size = min(size * 2, largest)
+    return sizes
+
+
 StepKind = Literal["explainer", "monitor"]
 StepStatus = Literal["ok", "skipped", "failed", "timed_out"]
 RunStatus = Literal["ok", "partial", "failed", "skipped", "running"]

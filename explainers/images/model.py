@@ -7,7 +7,6 @@ only model-agnostic methods can use.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -77,26 +76,11 @@ class ImageModel:
         Raises:
             ValueError: Not a torch module, or no layer can be re-initialised.
         """
-        import torch
-
         if self.module is None:
             raise ValueError("only a torch module can be randomised")
-        twin = copy.deepcopy(self.module)
-        resettable = [
-            (name, m)
-            for name, m in twin.named_modules()
-            if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))
-        ]
-        if not resettable:
-            raise ValueError("the module has no layer with reset_parameters()")
-        chosen = resettable[-layers:]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for _, module in chosen:
-                module.reset_parameters()
+        twin, names = model_access.reinitialised_copy(self.module, layers, seed)
         twin.eval()
         forward = twin if self.differentiable else _no_grad(twin)
-        names = [n or "(root)" for n, _ in chosen]
         return ImageModel(self.layout, forward, twin, self.source, self.differentiable), names
 
 

@@ -49,6 +49,7 @@ from mlflow_clarity.types import (
     StepOutput,
     StepSkipped,
     StepWorkspace,
+    chunk_sizes,
     takes_tables,
 )
 from mlflow_clarity.versions import library_versions
@@ -131,16 +132,6 @@ def _estimated_seconds_per_row(
     return per_row
 
 
-def _chunk_sizes(rows: int) -> list[int]:
-    """Fixed chunk sizes (1, 2, 4, ... then CHUNK_MAX_ROWS): never depend on timing."""
-    sizes, size, done = [], 1, 0
-    while done < rows:
-        sizes.append(min(size, rows - done))
-        done += sizes[-1]
-        size = min(size * 2, CHUNK_MAX_ROWS)
-    return sizes
-
-
 def _explain_in_chunks(
     choice: Choice,
     setup: ExplainSetup,
@@ -167,7 +158,7 @@ def _explain_in_chunks(
     )
     parts: list[Attribution] = []
     done, stop_at = 0, float("inf")
-    for index, size in enumerate(_chunk_sizes(len(x))):
+    for index, size in enumerate(chunk_sizes(len(x), CHUNK_MAX_ROWS)):
         if parts and time.monotonic() + HEADROOM * per_row * size > stop_at:
             break
         tick = time.monotonic()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.explainers.text.attribution import Document, IGSetup, embedding_layer
+from mlflow_clarity.model_access import reinitialised_copy
 from mlflow_clarity.types import HEADROOM
 
 if TYPE_CHECKING:
@@ -138,24 +139,6 @@ def curves(
     return summary
 
 
-def _reinitialised(module: Any, seed: int) -> Any:
-    """A deep copy of ``module`` whose last layer with parameters is re-initialised."""
-    import copy
-
-    import torch
-
-    randomised = copy.deepcopy(module)
-    layers = [
-        m
-        for m in randomised.modules()
-        if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))
-    ]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        layers[-1].reset_parameters()
-    return randomised
-
-
 def spearman(first: np.ndarray, second: np.ndarray) -> float:
     """Spearman's rank correlation (NaN when either side is constant)."""
     import numpy as np
@@ -186,7 +169,7 @@ def randomisation_sanity(
     chosen = [d for d in docs if len(d.units) >= 3][:SANITY_DOCUMENTS]
     if not chosen:
         return {"documents": 0, "rho_mean": None}
-    randomised = _reinitialised(setup.module, seed)
+    randomised, _ = reinitialised_copy(setup.module, 1, seed)
     _, layer = embedding_layer(randomised)
     setup = dataclasses.replace(setup, module=randomised, layer=layer)
     ids = np.stack([d.ids for d in chosen])

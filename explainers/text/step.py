@@ -38,6 +38,7 @@ from mlflow_clarity.types import (
     StepOutput,
     StepSkipped,
     StepWorkspace,
+    chunk_sizes,
 )
 
 STEP_NAME = "text"
@@ -73,14 +74,6 @@ def _import_libraries(ctx: ModelContext) -> None:
         import captum.attr  # noqa: F401
 
 
-def _chunks(count: int) -> list[int]:
-    sizes, size = [], 1
-    while sum(sizes) < count:
-        sizes.append(min(size, count - sum(sizes)))
-        size = min(size * 2, CHUNK_MAX)
-    return sizes
-
-
 def _explain(engine: Backend, workspace: StepWorkspace) -> tuple[list[Document], float]:
     """Explain the planned documents in chunks until done or the share is used up.
 
@@ -97,7 +90,7 @@ def _explain(engine: Backend, workspace: StepWorkspace) -> tuple[list[Document],
     engine.size_to(stop_at - time.monotonic(), min(len(rows), TARGET_DOCUMENTS))
     per_doc = engine.seconds_per_document()
     docs: list[Document] = []
-    for index, size in enumerate(_chunks(len(rows))):
+    for index, size in enumerate(chunk_sizes(len(rows), CHUNK_MAX)):
         if time.monotonic() + HEADROOM * per_doc * size > stop_at:
             break
         tick = time.monotonic()
