@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser test lint demo bench clean
+.PHONY: setup browser java test lint demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) java
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -25,7 +25,12 @@ lint: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-test: lint browser
+# pyspark 4 needs Java 17+; root installs Debian's headless JRE when java is missing or older.
+java:
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	[ "$${v:-0}" -ge 17 ] 2>/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
+test: lint browser java
 	CLARITY_REQUIRE_BROWSER=1 $(PY) -m pytest
 
 # Writes mlflow.db and mlruns/ in the working directory (both ignored by git).
