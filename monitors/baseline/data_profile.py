@@ -28,14 +28,27 @@ def column_kind(column: pd.Series) -> str:
     return "categorical"
 
 
+def epoch_seconds(column: pd.Series) -> Any:
+    """A datetime column as float64 seconds since 1970-01-01 UTC (NaT as NaN).
+
+    Converted by the column's own unit (pandas 2 stores nanoseconds by default, pandas 3
+    often microseconds or seconds), never through the raw integers.
+    """
+    import numpy as np
+    import pandas as pd
+
+    epoch = pd.Timestamp(0, tz="UTC") if column.dt.tz is not None else pd.Timestamp(0)
+    seconds = (column - epoch) / pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def numeric_values(column: pd.Series) -> Any:
     """A column as float64 (datetimes as epoch seconds, missing as NaN)."""
     import numpy as np
     import pandas as pd
 
     if pd.api.types.is_datetime64_any_dtype(column):
-        seconds = column.astype("int64").to_numpy() / 1e9
-        return np.where(column.isna().to_numpy(), np.nan, seconds)
+        return epoch_seconds(column)
     return column.to_numpy(dtype="float64", na_value=np.nan)
 
 

@@ -1,35 +1,54 @@
 """SageMaker Model Monitor's ``statistics.json`` and ``constraints.json``, from a profile.
 
-The files follow the schema of SageMaker's data-quality baseline job, so users can carry
-their habits and tools over: ``version 0.0``; per feature ``inferred_type``
-(Integral/Fractional/String), population ``std_dev``, 10 equal-width ``kll.buckets``
-between min and max. SageMaker's ``sketch.data`` holds Deequ's KLL compactor levels; here
-it holds one level with the 101-point quantile grid, equal-weight items that give the same
-CDF. A numeric column without any value gets Deequ's ``Unknown`` type and counts only.
+The files follow the schema of SageMaker's data-quality baseline job (a Deequ profile), in
+content as well as in shape, so that Deequ-style readers compute what we compute:
+
+- ``version 0.0``; per feature ``inferred_type`` Integral, Fractional or String only;
+  population ``std_dev``.
+- ``kll.sketch.data`` holds real KLL levels: ``data[i]`` lists the retained items of
+  weight ``2**i`` (level 0 holds raw values), so the weights sum to ``num_present``
+  exactly as in Deequ's ``QuantileNonSample``. They are the levels of the profile's own
+  DataSketches KLL sketch (k=200); ``parameters`` gives Deequ's shrinking factor and that k.
+- ``kll.buckets``: always 10 equal-width buckets between min and max, integer counts from
+  the sketch's weighted ranks as Deequ computes them (``[low, high)``, the last one
+  closed), which sum to ``num_present``.
+- String columns list up to 1,000 most frequent values, like Deequ's histogram.
+- A column without any value is a String with zero counts (SageMaker has no ``Unknown``);
+  a datetime column is a String (a captured timestamp is text to SageMaker) with counts
+  and no value list; its epoch seconds stay in ``profile.json``.
+
 Constraints carry completeness, ``is_non_negative``, ``domains`` for columns with at most
-100 values, and SageMaker's default ``monitoring_config``.
+100 values, and SageMaker's ``monitoring_config`` in SageMaker's meaning: the data-type
+and domain thresholds are the share of values that must conform (1.0, as real baselines
+write). Our own thresholds stay in ``baseline.json``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.monitors.baseline.column_profiles import (
     DOMAIN_MAX_VALUES,
-    GRID,
+    KLL_K,
     OTHER,
+    TOP_K,
     CategoricalProfile,
     NumericProfile,
 )
 from mlflow_clarity.monitors.baseline.data_profile import DataProfile
 
+if TYPE_CHECKING:
+    import numpy as np
+
 SAGEMAKER_BUCKETS = 10
-STRING_BUCKETS = 100  # most frequent values listed; profile.json keeps the top 1,000
+DEEQU_SHRINKING_FACTOR = 0.64
+KLL_PARAMETERS = {"c": DEEQU_SHRINKING_FACTOR, "k": float(KLL_K)}
 MONITORING_CONFIG = {
     "evaluate_constraints": "Enabled",
     "emit_metrics": "Enabled",
-    "datatype_check_threshold": 0.1,
-    "domain_content_threshold": 0.1,
+    "datatype_check_threshold": 1.0,
+    "domain_content_threshold": 1.0,
     "distribution_constraints": {
         "perform_comparison": "Enabled",
         "comparison_threshold": 0.1,
@@ -40,80 +59,125 @@ MONITORING_CONFIG = {
 }
 
 
-def _buckets(column: NumericProfile) -> list[dict[str, float]]:
-    """10 equal-width buckets between min and max; counts from the KLL sketch."""
-    if column.count == 0 or column.min is None or column.max is None:
-        return []
-    low, high = column.min, column.max
-    width = (high - low) / SAGEMAKER_BUCKETS
-    if width == 0:
-        return [{"lower_bound": low, "upper_bound": high, "count": float(column.count)}]
-    splits = [low + width * i for i in range(1, SAGEMAKER_BUCKETS)]
-    masses = column.sketch.get_pmf(splits)
-    return [
-        {
-            "lower_bound": low + width * i,
-            "upper_bound": high if i == SAGEMAKER_BUCKETS - 1 else low + width * (i + 1),
-            "count": float(round(mass * column.count)),
-        }
-        for i, mass in enumerate(masses)
-    ]
+def kll_levels(sketch: Any) -> list[list[float]]:
+    """A DataSketches KLL sketch as Deequ's compactor levels (level i: items of weight 2^i)."""
+    levels: list[list[float]] = []
+    for item, weight in sketch:
+        level = int(weight).bit_length() - 1
+        while len(levels) <= level:
+            levels.append([])
+        levels[level].append(float(item))
+    return levels
+
+
+def _weighted_items(levels: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Items of all levels, sorted, with their cumulative weights."""
+    import numpy as np
+
+    items = np.concatenate([np.asarray(level, dtype=float) for level in levels] or [[]])
+    weights = np.concatenate(
+        [np.full(len(level), 2**i, dtype=np.int64) for i, level in enumerate(levels)] or [[]]
+    ).astype(np.int64)
+    order = np.argsort(items, kind="stable")
+    return items[order], np.cumsum(weights[order])
+
+
+def kll_buckets(levels: list[list[float]], low: float, high: float) -> list[dict[str, float | int]]:
+    """Deequ's 10 equal-width buckets between ``low`` and ``high``, counted on the levels.
+
+    Bucket i counts the weight in ``[bound_i, bound_i+1)`` (the last bucket is closed), so
+    the counts are integers that sum to the total weight.
+    """
+    import numpy as np
+
+    items, cumulative = _weighted_items(levels)
+
+    def rank(value: float, inclusive: bool) -> int:
+        at = np.searchsorted(items, value, side="right" if inclusive else "left")
+        return int(cumulative[at - 1]) if at else 0
+
+    bounds = [low + (high - low) * i / SAGEMAKER_BUCKETS for i in range(SAGEMAKER_BUCKETS)]
+    bounds.append(high)  # low + (high - low) can round below high
+    buckets: list[dict[str, float | int]] = []
+    for i in range(SAGEMAKER_BUCKETS):
+        last = i == SAGEMAKER_BUCKETS - 1
+        count = rank(bounds[i + 1], inclusive=last) - rank(bounds[i], inclusive=False)
+        buckets.append({"lower_bound": bounds[i], "upper_bound": bounds[i + 1], "count": count})
+    return buckets
+
+
+def _common(present: int, missing: int) -> dict[str, int]:
+    return {"num_present": present, "num_missing": missing}
 
 
 def _numeric(name: str, column: NumericProfile) -> dict[str, Any]:
-    common = {"num_present": column.count, "num_missing": column.missing + column.non_finite}
-    if column.count == 0:  # no value at all: Deequ's "Unknown" type, counts only
-        return {
-            "name": name,
-            "inferred_type": "Unknown",
-            "numerical_statistics": {"common": common},
-        }
-    grid = column.quantiles(GRID) or []
+    assert column.min is not None and column.max is not None
+    levels = kll_levels(column.sketch)
     return {
         "name": name,
-        "inferred_type": "Integral" if column.integral else "Fractional",
+        "inferred_type": _numeric_type(column),
         "numerical_statistics": {
-            "common": {
-                "num_present": column.count,
-                "num_missing": column.missing + column.non_finite,
-            },
-            "mean": column.mean if column.count else None,
+            "common": _common(column.count, column.missing + column.non_finite),
+            "mean": column.mean,
             "sum": column.sum,
             "std_dev": column.std_dev,
             "min": column.min,
             "max": column.max,
             "distribution": {
                 "kll": {
-                    "buckets": _buckets(column),
-                    "sketch": {"parameters": {"c": 0.64, "k": 2048.0}, "data": [grid]},
+                    "buckets": kll_buckets(levels, column.min, column.max),
+                    "sketch": {"parameters": dict(KLL_PARAMETERS), "data": levels},
                 }
             },
         },
     }
 
 
-def _string(name: str, column: CategoricalProfile) -> dict[str, Any]:
-    buckets = [
-        {"value": v, "count": n} for v, n in column.top(STRING_BUCKETS).items() if v != OTHER
-    ]
+def _string_entry(
+    name: str, common: dict[str, int], distinct: float, buckets: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "name": name,
         "inferred_type": "String",
         "string_statistics": {
-            "common": {"num_present": column.count, "num_missing": column.missing},
-            "distinct_count": column.distinct,
+            "common": common,
+            "distinct_count": distinct,
             "distribution": {"categorical": {"buckets": buckets}},
         },
     }
 
 
+def _datetime_distinct(column: NumericProfile) -> float:
+    """Distinct values the sketch holds: exact while it holds every value, else a floor."""
+    return float(len({item for item, _ in column.sketch})) if column.count else 0.0
+
+
+def as_string(column: NumericProfile | CategoricalProfile) -> bool:
+    """Whether a column is a String in SageMaker's files (text, no value, or a datetime)."""
+    return not isinstance(column, NumericProfile) or (
+        column.count == 0 or column.logical_type == "datetime"
+    )
+
+
+def _feature(name: str, column: NumericProfile | CategoricalProfile) -> dict[str, Any]:
+    if isinstance(column, CategoricalProfile):
+        buckets = [{"value": v, "count": n} for v, n in column.top(TOP_K).items() if v != OTHER]
+        return _string_entry(name, _common(column.count, column.missing), column.distinct, buckets)
+    missing = column.missing + column.non_finite
+    if as_string(column):  # no value at all, or a datetime: counts only
+        return _string_entry(name, _common(column.count, missing), _datetime_distinct(column), [])
+    return _numeric(name, column)
+
+
 def statistics(profile: DataProfile) -> dict[str, Any]:
     """``statistics.json`` content."""
-    features = [
-        _numeric(name, c) if isinstance(c, NumericProfile) else _string(name, c)
-        for name, c in profile.columns.items()
-    ]
+    features = [_feature(name, c) for name, c in profile.columns.items()]
     return {"version": 0.0, "dataset": {"item_count": profile.item_count}, "features": features}
+
+
+def empty_columns(profile: DataProfile) -> list[str]:
+    """Columns without a single value (written as String with zero counts)."""
+    return [name for name, column in profile.columns.items() if column.count == 0]
 
 
 def _completeness(present: int, missing: int) -> float:
@@ -126,13 +190,14 @@ def constraints(profile: DataProfile) -> dict[str, Any]:
     features = []
     for name, column in profile.columns.items():
         if isinstance(column, NumericProfile):
-            numeric_type = "Integral" if column.integral else "Fractional"
+            missing = column.missing + column.non_finite
             entry: dict[str, Any] = {
                 "name": name,
-                "inferred_type": numeric_type if column.count else "Unknown",
-                "completeness": _completeness(column.count, column.missing + column.non_finite),
-                "num_constraints": {"is_non_negative": column.min is not None and column.min >= 0},
+                "inferred_type": "String" if as_string(column) else _numeric_type(column),
+                "completeness": _completeness(column.count, missing),
             }
+            if not as_string(column):
+                entry["num_constraints"] = {"is_non_negative": (column.min or 0.0) >= 0}
         else:
             entry = {
                 "name": name,
@@ -142,4 +207,12 @@ def constraints(profile: DataProfile) -> dict[str, Any]:
             if not column.untracked and len(column.counts) <= DOMAIN_MAX_VALUES:
                 entry["string_constraints"] = {"domains": sorted(column.counts)}
         features.append(entry)
-    return {"version": 0.0, "features": features, "monitoring_config": MONITORING_CONFIG}
+    return {
+        "version": 0.0,
+        "features": features,
+        "monitoring_config": copy.deepcopy(MONITORING_CONFIG),
+    }
+
+
+def _numeric_type(column: NumericProfile) -> str:
+    return "Integral" if column.integral else "Fractional"

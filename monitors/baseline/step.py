@@ -242,7 +242,10 @@ def build(
 
     chunks = (features for features, _ in reference.iter_chunks(CHUNK_ROWS))
     profile = build_profile(chunks, sample=reference.sample)
-    notes = list(reference.notes)
+    notes = list(reference.notes) + [
+        f"column {name!r} has no value: a String with zero counts in the SageMaker files"
+        for name in sagemaker_files.empty_columns(profile)
+    ]
     predictions = quality = truncated = None
     if ctx is not None and ctx.options.get("predictions", True):
         try:
