@@ -65,6 +65,15 @@ BASELINE_FILES = {
 }
 """The baseline's files (in ``monitoring/``, or any folder a baseline is saved to)."""
 
+ESTIMATION = f"{MONITORING}/estimation"
+ESTIMATION_FILES = {
+    "card": "estimator.json",
+    "loss_mae": "loss_mae.txt",
+    "loss_rmse": "loss_rmse.txt",
+}
+"""The ``estimation`` step's files: calibration and reference performance (JSON), and the
+regression loss models in LightGBM's text format."""
+
 LATEST_CHECK = f"{MONITORING}/checks/latest.json"
 """The latest check's summary, stored with the model after each logged check."""
 CHECK_FILES = {
