@@ -398,6 +398,58 @@ def report_command(model_uri: str, output_dir: str, tracking_uri: str | None) ->
         click.echo(str(path))
 
 
+@cli.command("serve")
+@click.argument("model_uri")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=5000, show_default=True, help="Port to listen on.")
+@click.option("--capture", "capture_dir", default=None, help="Data capture folder (JSON lines).")
+@click.option(
+    "--capture-percent",
+    type=click.FloatRange(0, 100),
+    default=100.0,
+    show_default=True,
+    help="Share of invocations captured.",
+)
+@click.option("--explain", is_flag=True, help="Answer explanation requests (and /explain).")
+@click.option(
+    "--explain-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds one request's explanation may take.",
+)
+@click.option("--max-body-mb", type=float, default=20.0, show_default=True, help="Body limit.")
+@click.option("--tracking-uri", default=None, help="MLflow tracking URI (default: MLflow's).")
+def serve_command(
+    model_uri: str,
+    host: str,
+    port: int,
+    capture_dir: str | None,
+    capture_percent: float,
+    explain: bool,
+    explain_timeout: float,
+    max_body_mb: float,
+    tracking_uri: str | None,
+) -> None:
+    """Serve a model with MLflow's scoring app, data capture and online explanations.
+
+    Same routes, payloads and responses as ``mlflow models serve``; see docs/serving.md.
+    """
+    from mlflow_clarity.serving.app import ServeConfig
+    from mlflow_clarity.serving.app import serve as serve_model
+
+    _quiet_tracking(tracking_uri)
+    config = ServeConfig(
+        model_uri,
+        capture_dir,
+        capture_percent,
+        explain,
+        explain_timeout,
+        int(max_body_mb * 1024 * 1024),
+    )
+    serve_model(config, host, port)
+
+
 def main() -> None:
     """Entry point of the ``mlflow-clarity`` script."""
     cli()

@@ -1,0 +1,87 @@
+"""Build and run the served app: MLflow's scoring app inside :class:`ClarityMiddleware`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow_clarity.serving.capture import CaptureWriter
+from mlflow_clarity.serving.middleware import (
+    EXPLAIN_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    ClarityMiddleware,
+    ServingOptions,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What ``mlflow-clarity serve`` was asked for.
+
+    Attributes:
+        model_uri: Any URI MLflow loads (``models:/...`` for ``--explain``).
+        capture_dir: The capture folder, or None for no capture.
+        capture_percent: Share of invocations captured (0-100).
+        explain: Whether to answer explanation requests.
+        explain_timeout_s: Time limit of one request's explanation.
+        max_body_bytes: Larger request bodies are refused (413).
+    """
+
+    model_uri: str
+    capture_dir: str | Path | None = None
+    capture_percent: float = 100.0
+    explain: bool = False
+    explain_timeout_s: float = EXPLAIN_TIMEOUT_S
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def build_app(config: ServeConfig) -> ClarityMiddleware:
+    """Load the model, build MLflow's scoring app and wrap it.
+
+    Raises:
+        Exception: MLflow cannot load the model; with ``explain``, the model has no
+            stored explainer (:func:`~mlflow_clarity.serving.explain.load_explainer`).
+    """
+    from mlflow.pyfunc import scoring_server
+
+    model = scoring_server.load_model_with_mlflow_config(config.model_uri)
+    explainer = None
+    if config.explain:
+        from mlflow_clarity.serving.explain import load_explainer
+
+        explainer = load_explainer(config.model_uri)
+        logger.info("explanations: %s (%s)", explainer.algorithm, explainer.source)
+    capture = (
+        CaptureWriter(config.capture_dir, config.capture_percent)
+        if config.capture_dir is not None
+        else None
+    )
+    options = ServingOptions(
+        capture=capture,
+        explainer=explainer,
+        schema=model.metadata.get_input_schema(),
+        max_body_bytes=config.max_body_bytes,
+        explain_timeout_s=config.explain_timeout_s,
+    )
+    return ClarityMiddleware(scoring_server.init(model), options)
+
+
+def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 5000) -> None:
+    """Serve until interrupted with uvicorn (as ``mlflow models serve`` does); then write
+    every queued capture record and print the capture counters."""
+    import uvicorn
+
+    app = build_app(config)
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run()
+    finally:
+        capture = app.options.capture
+        if capture is not None:
+            stats = capture.close()
+            print(f"clarity capture: {json.dumps(stats)}", file=sys.stderr, flush=True)
+        app.options.executor.shutdown(wait=False, cancel_futures=True)
