@@ -30,6 +30,7 @@ from mlflow_clarity.monitors.check.batch_columns import BatchColumns, IdTimeSumm
 from mlflow_clarity.monitors.check.column_drift import compare_column
 from mlflow_clarity.monitors.check.stored_artifacts import download_clarity_folders
 from mlflow_clarity.monitors.check.violations import violations
+from mlflow_clarity.monitors.estimation.batch import BatchEstimation
 from mlflow_clarity.types import StepSkipped
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class _Outputs:
     batch: BatchProfile | None = None
     quality: Any = None
     error: str | None = None
+    estimation: BatchEstimation | None = None
 
     def update(self, chunk: pd.DataFrame, labels: pd.Series | None) -> None:
         if self.error is not None:
@@ -172,6 +174,8 @@ class _Outputs:
                 self.quality = new_quality(names, outputs.shape[1])
             if self.quality is not None:
                 self.quality.update(outputs, labels)
+        if self.estimation is not None:
+            self.estimation.update(chunk, outputs, names, labels)
 
 
 def _compare_all(batch: BatchProfile, thresholds: dict[str, Any]) -> dict[str, Any]:
@@ -226,6 +230,7 @@ def check_batch(
     attribution: bool = True,
     attribution_budget_s: float = 60.0,
     seed: int = 0,
+    estimation: BatchEstimation | None = None,
 ) -> CheckResult:
     """Check ``(features, labels)`` chunks against a baseline.
 
@@ -242,6 +247,8 @@ def check_batch(
         attribution: Whether to explain a sample of the batch (attribution drift).
         attribution_budget_s: Time for SHAP on the batch sample.
         seed: Seed of the attribution sample.
+        estimation: The model's performance estimation without labels (the
+            ``estimated`` section), or None.
 
     Raises:
         CheckInputError: The batch has no rows, or bad thresholds.
@@ -256,7 +263,7 @@ def check_batch(
     checked = {n: c for n, c in baseline.profile.columns.items() if n not in ignored}
     batch = BatchProfile.for_baseline(checked)
     id_time = IdTimeSummary(columns)
-    outputs = None if ctx is None else _Outputs(ctx, baseline)
+    outputs = None if ctx is None else _Outputs(ctx, baseline, estimation=estimation)
     reservoir = _Reservoir(ATTRIBUTION_ROWS, np.random.default_rng(seed))
     has_labels = False
     for features, labels in chunks:
@@ -298,6 +305,8 @@ def check_batch(
         if attribution
         else {"status": "skipped", "reason": "attribution drift was not asked for"},
     }
+    if estimation is not None:
+        drift["estimated"] = estimation.result(drift)
     found = violations(drift)
     drift["status"] = "violations" if found else "passed"
     drift["violation_count"] = len(found)
@@ -403,6 +412,7 @@ def run_check(
         columns=columns,
         attribution=attribution,
         attribution_budget_s=budget_s,
+        estimation=BatchEstimation.for_model(resolved.model_id),
     )
     result.drift["model"] = {
         "uri": model_uri,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_clarity.layout import ARTIFACT_DIR
+from mlflow_clarity.monitors.estimation.batch import estimated_metrics
 from mlflow_clarity.store import log_metrics, quiet_artifacts
 
 DEFAULT_EXPERIMENT = "clarity-monitoring"
@@ -64,6 +65,7 @@ def check_metrics(drift: dict[str, Any]) -> dict[str, float]:
     for name, value in (drift["quality"].get("metrics") or {}).items():
         metrics[metric_key("quality", name)] = value
     metrics["attribution.ndcg"] = drift["attribution"].get("ndcg")
+    metrics.update(estimated_metrics(drift))  # beside quality.<metric>: one chart
     return _finite(metrics)
 
 

@@ -1,0 +1,66 @@
+"""Built-in monitor ``estimation``: the estimator card, fitted when reference labels exist.
+
+Runs after ``baseline``. Skipped, with the reason, when the reference data has no labels,
+when the model is neither a classifier with ``predict_proba`` nor a single-output
+regressor, or (regressors) when lightgbm is not installed.
+"""
+
+from __future__ import annotations
+
+from mlflow_clarity.hooks.specs import hookimpl
+from mlflow_clarity.layout import ESTIMATION
+from mlflow_clarity.monitors.estimation.card import fit_card
+from mlflow_clarity.monitors.estimation.report import card_section
+from mlflow_clarity.types import (
+    ModelContext,
+    MonitorSpec,
+    ReportSection,
+    RunReport,
+    StepOutput,
+    StepWorkspace,
+    takes_tables,
+)
+
+STEP_NAME = "estimation"
+
+
+def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
+    card = fit_card(ctx)
+    card.write(workspace.out_dir)
+    facts = card.facts
+    metrics = facts["reference"]["metrics"]
+    reference = {f"reference.{k}": v for k, v in metrics.items() if k != "n" and v is not None}
+    return StepOutput(
+        metrics={"rows": facts["data"]["rows"], **reference},
+        summary={"method": card.method, "rows": facts["data"]["rows"], "notes": facts["notes"]},
+        results={"card": card},
+    )
+
+
+@hookimpl
+def clarity_monitors() -> list[MonitorSpec]:
+    """Register the built-in ``estimation`` monitor."""
+    return [
+        MonitorSpec(
+            name=STEP_NAME,
+            run=_run,
+            folder=ESTIMATION,
+            supports=takes_tables,
+            after=("baseline",),
+            description="Calibration (CBPE) or loss models (DLE) to estimate performance "
+            "without labels",
+        )
+    ]
+
+
+@hookimpl
+def clarity_report_sections(context: ModelContext, report: RunReport) -> list[ReportSection]:
+    """The estimator card: what later checks estimate from, and the reference metrics."""
+    try:
+        result = report.step(STEP_NAME)
+    except KeyError:
+        return []
+    card = result.results.get("card")
+    if result.status != "ok" or card is None:
+        return []
+    return [card_section(card.facts)]
