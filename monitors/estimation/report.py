@@ -45,17 +45,18 @@ def card_section(facts: dict[str, Any]) -> ReportSection:
     )
 
 
-def check_section(check: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Estimated vs realised performance of the latest check, as a stored section dict."""
+def check_sections(check: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Estimated vs realised performance of the latest check (``latest.json``), as a
+    section dict like those of ``report_sections.json``; none before such a check."""
     estimated = (check or {}).get("estimated")
     if not estimated:
-        return None
+        return []
     if estimated.get("status") != "ok":
         section = ReportSection(
             title="Estimated performance (latest check)",
             paragraphs=(f"Not estimated: {estimated.get('reason')}",),
         )
-        return {"plugin": PLUGIN, **section.to_dict()}
+        return [{"plugin": PLUGIN, **section.to_dict()}]
     rows = tuple(
         (
             name,
@@ -79,4 +80,4 @@ def check_section(check: dict[str, Any] | None) -> dict[str, Any] | None:
         columns=("metric", "estimated", "95 % interval", "realised", "reference", "reliability"),
         rows=rows,
     )
-    return {"plugin": PLUGIN, **section.to_dict()}
+    return [{"plugin": PLUGIN, **section.to_dict()}]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity import layout
 from mlflow_clarity.explainers.shap.quality import overall_importance
+from mlflow_clarity.monitors.estimation.report import check_sections
 from mlflow_clarity.types import RunReport
 
 if TYPE_CHECKING:
@@ -81,7 +82,10 @@ class ReportSources:
             baseline=_json(layout.local(folder, layout.baseline_file("manifest"))),
             profile=_json(layout.local(folder, layout.baseline_file("profile"))),
             latest_check=_json(layout.local(folder, layout.LATEST_CHECK)),
-            sections=_json(layout.local(folder, layout.REPORT_SECTIONS)) or [],
+            sections=[
+                *(_json(layout.local(folder, layout.REPORT_SECTIONS)) or []),
+                *check_sections(_json(layout.local(folder, layout.LATEST_CHECK))),
+            ],
         )
 
     @classmethod
