@@ -219,6 +219,8 @@ def _print_check(result: Any) -> None:
     default=None,
     help="Event time column: ignored; the batch's time range is recorded.",
 )
+@click.option("--since", default=None, help="Capture folder: records from this UTC time on.")
+@click.option("--until", default=None, help="Capture folder: records before this UTC time.")
 def check_command(
     model_uri: str,
     data_path: str,
@@ -235,8 +237,14 @@ def check_command(
     strict_columns: bool,
     id_column: str | None,
     timestamp_column: str | None,
+    since: str | None,
+    until: str | None,
 ) -> None:
     """Check a batch of data against the baseline stored with a model.
+
+    --data may be a data capture folder of ``mlflow-clarity serve`` (or SageMaker):
+    its requests are the batch, its responses the outputs (the model is not called for
+    them), and --labels a label file joined on --id (default inferenceId).
 
     MODEL_URI is models:/m-<id>, models:/<name>/<version> or models:/<name>@<alias>.
     Exits 0 when no constraint is violated, 1 when one is, 2 for bad input (no
@@ -245,13 +253,19 @@ def check_command(
 
     import mlflow
 
+    from mlflow_clarity.data.capture_files import ID_COLUMN, CaptureFolder, is_capture
     from mlflow_clarity.monitors.check.runner import check_model
 
     _quiet_tracking(tracking_uri)
+    data: Any = data_path
+    if is_capture(data_path):
+        id_column = id_column or ID_COLUMN
+        data = CaptureFolder(data_path, since, until, labels, id_column)
+        labels = None
     try:
         result = check_model(
             model_uri,
-            data_path,
+            data,
             labels,
             thresholds=_threshold_overrides(threshold_pairs),
             experiment=None if no_log else experiment,

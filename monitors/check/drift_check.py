@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity import model_access
+from mlflow_clarity.data.capture_files import outputs_as_profile_columns
 from mlflow_clarity.data.files import iter_chunks
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import SHAP_FILES
@@ -145,8 +146,13 @@ class _Outputs:
     error: str | None = None
     estimation: BatchEstimation | None = None
 
-    def update(self, chunk: pd.DataFrame, labels: pd.Series | None) -> None:
+    def update(
+        self, chunk: pd.DataFrame, labels: pd.Series | None, captured: pd.DataFrame | None = None
+    ) -> None:
         if self.error is not None:
+            return
+        if captured is not None:  # what a served model answered: profiled, not recomputed
+            self._update_captured(captured, labels)
             return
         inputs = list(self.baseline.profile.columns)
         missing = [c for c in inputs if c not in chunk.columns]
@@ -176,6 +182,22 @@ class _Outputs:
                 self.quality.update(outputs, labels)
         if self.estimation is not None:
             self.estimation.update(chunk, outputs, names, labels)
+
+    def _update_captured(self, captured: pd.DataFrame, labels: pd.Series | None) -> None:
+        if self.baseline.predictions is None:
+            return
+        profiled = self.baseline.predictions.columns
+        frame, values = outputs_as_profile_columns(captured, list(profiled))
+        self.batch = self.batch or BatchProfile.for_baseline(profiled)
+        self.batch.update(frame)
+        if labels is None or values is None or not values.shape[1]:
+            return
+        known = labels.notna().to_numpy()
+        if self.quality is None:
+            classes = tuple(c[len("proba_") :] for c in frame.columns if c.startswith("proba_"))
+            self.quality = new_quality(classes, values.shape[1])
+        if self.quality is not None and known.any():
+            self.quality.update(values[known], labels[known].reset_index(drop=True))
 
 
 def _compare_all(batch: BatchProfile, thresholds: dict[str, Any]) -> dict[str, Any]:
@@ -266,12 +288,12 @@ def check_batch(
     outputs = None if ctx is None else _Outputs(ctx, baseline, estimation=estimation)
     reservoir = _Reservoir(ATTRIBUTION_ROWS, np.random.default_rng(seed))
     has_labels = False
-    for features, labels in chunks:
+    for features, labels, *captured in chunks:  # a capture folder adds the model's outputs
         batch.update(features)
         id_time.update(features)
         has_labels |= labels is not None
         if outputs is not None:
-            outputs.update(features, labels)
+            outputs.update(features, labels, *captured)
         if attribution and ctx is not None:
             inputs = [c for c in features.columns if c in baseline.profile.columns]
             reservoir.update(features[inputs])  # never ids or free text: only model inputs

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from mlflow_clarity.data.capture_files import capture_chunks, is_capture
 from mlflow_clarity.data.reference import to_frame
 
 if TYPE_CHECKING:
@@ -89,10 +90,16 @@ def iter_chunks(
         rows: Rows per chunk.
         column_hint: Column names for unnamed in-memory data of the same width.
 
+    A data capture folder (:mod:`mlflow_clarity.data.capture_files`) yields
+    ``(features, labels, outputs)``: the served model's answers come with its inputs.
+
     Raises:
         DataFileError: The file cannot be read, or the label column is not in it.
         ValueError: Labels given as values for a file.
     """
+    if is_capture(data):
+        yield from capture_chunks(data, labels, rows=rows, column_hint=column_hint)
+        return
     if isinstance(data, (str, Path)):
         if labels is not None and not isinstance(labels, str):
             raise ValueError("with a data file, give labels as the name of a column in it")
