@@ -79,9 +79,15 @@ LATEST_CHECK = f"{MONITORING}/checks/latest.json"
 CHECK_FILES = {
     "drift": "drift.json",
     "violations": "constraint_violations.json",
+    "clarity_violations": "clarity_violations.json",
+    "statistics": "statistics.json",
+    "constraints": "constraints.json",
     "report": "drift_report.html",
 }
-"""A check's files, under ``clarity/`` of its monitoring run (and in ``--output``)."""
+"""A check's files, under ``clarity/`` of its monitoring run (and in ``--output``):
+SageMaker's check types in ``constraint_violations.json``, ours in
+``clarity_violations.json``, the batch's own SageMaker ``statistics.json`` and
+``constraints.json``."""
 
 
 def shap_file(role: str) -> str:

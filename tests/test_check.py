@@ -15,8 +15,10 @@ from click.testing import CliRunner
 import mlflow_clarity
 from mlflow_clarity.cli import cli
 from mlflow_clarity.data.files import iter_chunks
+from mlflow_clarity.layout import CHECK_FILES
 from mlflow_clarity.monitors import build_baseline
 from mlflow_clarity.monitors.check.drift_check import CheckInputError, check_batch
+from mlflow_clarity.monitors.check.violations import SAGEMAKER_CHECKS
 
 from helpers import model_tags
 from models import classification_data, logistic, regression_data
@@ -67,7 +69,7 @@ def test_drift_is_found_logged_and_charted_over_time(classifier) -> None:
     assert ("x0", "baseline_drift_check") in kinds
     assert ("proba_1", "prediction_drift_check") in kinds
     assert ("accuracy", "model_quality_check") in kinds
-    assert (None, "dataset_drift_check") in kinds  # x0 carries most of the SHAP importance
+    assert ("_dataset", "dataset_drift_check") in kinds  # x0 carries most of the SHAP importance
     drifted = [
         v["feature_name"]
         for v in result.violations
@@ -86,20 +88,22 @@ def test_drift_is_found_logged_and_charted_over_time(classifier) -> None:
     assert steps == [0, 1, 2]
     assert model_tags(model_id)["clarity.check.count"] == "3"
     files = {f.path for f in client.list_artifacts(result.run_id, "clarity")}
-    assert files == {
-        "clarity/drift.json",
-        "clarity/constraint_violations.json",
-        "clarity/drift_report.html",
-    }
+    assert files == {f"clarity/{name}" for name in CHECK_FILES.values()}
     local = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="clarity"))
     stored = json.loads((local / "constraint_violations.json").read_text())
-    assert stored["violations"] == result.violations
+    ours = json.loads((local / "clarity_violations.json").read_text())
+    assert stored["violations"] + ours["violations"] == result.violations
+    assert {v["constraint_check_type"] for v in stored["violations"]} <= set(SAGEMAKER_CHECKS)
+    assert all(v["feature_name"] for v in result.violations)
+    batch_stats = json.loads((local / "statistics.json").read_text())
+    assert batch_stats["dataset"]["item_count"] == len(shifted)
     description = next(
         v["description"]
         for v in result.violations
         if v["constraint_check_type"] == "baseline_drift_check"
     )
-    for word in ("Value:", "threshold", "Method:", "n=2000", "baseline n=2000"):
+    assert description.startswith("Baseline drift distance: ")
+    for word in ("exceeds threshold: ", "Method:", "n=2000", "baseline n=2000"):
         assert word in description
 
 

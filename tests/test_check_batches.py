@@ -89,8 +89,10 @@ def test_a_violation_names_the_rule_that_fired_first(
     rule = case.split()[-1]
     violation = _drift_violation(baseline, make(reference), thresholds)
     description = violation["description"]
-    fired = description.split("Other rules:")[0]
-    assert fired.startswith(f"Value: {label} ")
+    sentence, fired = description.split("Other rules:")[0].split(". ", 1)
+    assert sentence.startswith("Baseline drift distance: ")  # SageMaker's sentence first
+    assert "exceeds threshold: " in sentence
+    assert fired.startswith(f"{label} ")
     assert f"(rule {rule};" in fired and ">= threshold" in fired
     assert "Method:" in description and "n=5000 vs baseline n=20000" in description
 

@@ -14,6 +14,7 @@ import pytest
 
 from mlflow_clarity.monitors import Baseline, build_baseline
 from mlflow_clarity.monitors.check.drift_check import check_batch
+from mlflow_clarity.monitors.check.violations import DATASET_FEATURE
 
 CITIES = np.array(["paris", "lyon", "nice", "lille", "brest"])
 CITY_P = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
@@ -48,7 +49,7 @@ def baseline() -> Baseline:
 
 def _flagged(baseline: Baseline, batch: pd.DataFrame) -> set[str]:
     result = check_batch(baseline, [(batch, None)])
-    return {v["feature_name"] for v in result.violations if v.get("feature_name")}
+    return {v["feature_name"] for v in result.violations if v["feature_name"] != DATASET_FEATURE}
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from mlflow_clarity.monitors.baseline.column_profiles import (
     CategoricalProfile,
     NumericProfile,
 )
-from mlflow_clarity.monitors.baseline.data_profile import column_kind, numeric_values
+from mlflow_clarity.monitors.baseline.data_profile import DataProfile, column_kind, numeric_values
 
 if TYPE_CHECKING:
     import numpy as np
@@ -198,11 +198,14 @@ class BatchProfile:
         columns: Summary per baseline column present in the batch.
         batch_columns: Column names of the batch, in its order.
         rows: Rows read.
+        profile: The batch's own profile of those columns (its types and bins from its
+            first chunk), for the batch's ``statistics.json`` and ``constraints.json``.
     """
 
     columns: dict[str, ColumnBatch]
     batch_columns: list[str] = field(default_factory=list)
     rows: int = 0
+    profile: DataProfile | None = None
 
     @classmethod
     def for_baseline(cls, baseline_columns: dict[str, Any]) -> BatchProfile:
@@ -221,6 +224,11 @@ class BatchProfile:
             self.batch_columns = [str(c) for c in chunk.columns]
         self.rows += len(chunk)
         names = {str(c): c for c in chunk.columns}
+        present = [names[n] for n in self.columns if n in names]
         for name, summary in self.columns.items():
             if name in names:
                 summary.update(chunk[names[name]])
+        own = chunk[present].rename(columns=str)
+        if self.profile is None:
+            self.profile = DataProfile.empty_like(own)
+        self.profile.update(own)

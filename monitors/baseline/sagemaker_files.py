@@ -159,6 +159,13 @@ def as_string(column: NumericProfile | CategoricalProfile) -> bool:
     )
 
 
+def inferred_type(column: NumericProfile | CategoricalProfile) -> str:
+    """The column's ``inferred_type`` in SageMaker's files."""
+    if as_string(column):
+        return "String"
+    return _numeric_type(column)  # type: ignore[arg-type]
+
+
 def _feature(name: str, column: NumericProfile | CategoricalProfile) -> dict[str, Any]:
     if isinstance(column, CategoricalProfile):
         buckets = [{"value": v, "count": n} for v, n in column.top(TOP_K).items() if v != OTHER]
@@ -193,7 +200,7 @@ def constraints(profile: DataProfile) -> dict[str, Any]:
             missing = column.missing + column.non_finite
             entry: dict[str, Any] = {
                 "name": name,
-                "inferred_type": "String" if as_string(column) else _numeric_type(column),
+                "inferred_type": inferred_type(column),
                 "completeness": _completeness(column.count, missing),
             }
             if not as_string(column):

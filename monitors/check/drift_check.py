@@ -22,7 +22,9 @@ from mlflow_clarity.data.files import iter_chunks
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import SHAP_FILES
 from mlflow_clarity.logged_models import load_context, resolve_model_uri
+from mlflow_clarity.monitors.baseline import sagemaker_files
 from mlflow_clarity.monitors.baseline.batch_profile import BatchProfile
+from mlflow_clarity.monitors.baseline.data_profile import DataProfile
 from mlflow_clarity.monitors.baseline.model_quality import compare_quality, new_quality
 from mlflow_clarity.monitors.baseline.step import THRESHOLDS, Baseline, output_frame
 from mlflow_clarity.monitors.check import statistics as stats
@@ -60,12 +62,14 @@ class CheckResult:
         run_id: The monitoring run the check was logged to, or None.
         files: Local paths of the files written (``drift.json``,
             ``constraint_violations.json``, ``drift_report.html``), when any were.
+        batch_profile: The batch's own profile (its ``statistics.json``), or None.
     """
 
     drift: dict[str, Any]
     violations: list[dict[str, Any]]
     run_id: str | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    batch_profile: DataProfile | None = None
 
     @property
     def passed(self) -> bool:
@@ -329,10 +333,11 @@ def check_batch(
     }
     if estimation is not None:
         drift["estimated"] = estimation.result(drift)
-    found = violations(drift)
+    types = {n: sagemaker_files.inferred_type(c) for n, c in baseline.profile.columns.items()}
+    found = violations(drift, types)
     drift["status"] = "violations" if found else "passed"
     drift["violation_count"] = len(found)
-    return CheckResult(drift, found)
+    return CheckResult(drift, found, batch_profile=batch.profile)
 
 
 def _stored_weights(shap_folder: Path | None) -> dict[str, float] | None:

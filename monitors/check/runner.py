@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import CHECK_FILES
+from mlflow_clarity.monitors.baseline import sagemaker_files
+from mlflow_clarity.monitors.baseline.data_profile import DataProfile
 from mlflow_clarity.monitors.check.batch_columns import BatchColumns
 from mlflow_clarity.monitors.check.drift_check import CheckResult, run_check
 from mlflow_clarity.monitors.check.drift_report import render
 from mlflow_clarity.monitors.check.tracking import DEFAULT_EXPERIMENT, log_check
+from mlflow_clarity.monitors.check.violations import split
 from mlflow_clarity.report.files import refresh_after_check
 from mlflow_clarity.store import write_json
 
@@ -22,11 +25,22 @@ if TYPE_CHECKING:
 
 
 def write_check_files(result: CheckResult, folder: Path) -> dict[str, Path]:
-    """Write ``drift.json``, ``constraint_violations.json`` and ``drift_report.html``."""
+    """Write a check's files (:data:`~mlflow_clarity.layout.CHECK_FILES`).
+
+    ``drift.json``; SageMaker's check types in ``constraint_violations.json`` and ours in
+    ``clarity_violations.json``; the batch's own ``statistics.json`` and
+    ``constraints.json`` (suggested from the batch, as a SageMaker monitoring run writes
+    them); ``drift_report.html``.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     paths = {key: folder / name for key, name in CHECK_FILES.items()}
+    sagemaker, ours = split(result.violations)
     write_json(paths["drift"], result.drift)
-    write_json(paths["violations"], {"violations": result.violations})
+    write_json(paths["violations"], {"violations": sagemaker})
+    write_json(paths["clarity_violations"], {"violations": ours})
+    profile = result.batch_profile or DataProfile()
+    write_json(paths["statistics"], sagemaker_files.statistics(profile))
+    write_json(paths["constraints"], sagemaker_files.constraints(profile))
     paths["report"].write_text(render(result.drift, result.violations), encoding="utf-8")
     return paths
 
