@@ -29,6 +29,7 @@ SHAP_FILES = {
     "values": "values.parquet",
     "values_csv": "values.csv",
     "global": "global.json",
+    "analysis": "analysis.json",
     "card": "card.json",
     "quality": "quality.json",
     "background": "background.parquet",

@@ -43,6 +43,23 @@ def global_summary(attribution: Attribution, columns: list[str]) -> dict[str, An
     }
 
 
+def clarify_analysis(attribution: Attribution, summary: dict[str, Any]) -> dict[str, Any]:
+    """SageMaker Clarify's ``analysis.json`` explanation section, from :func:`global_summary`.
+
+    Per output (Clarify's label): mean |SHAP| per feature as ``global_shap_values`` and the
+    mean base value as ``expected_value``, under Clarify's ``kernel_shap`` key (which
+    Clarify's readers look for, whatever SHAP algorithm computed the values).
+    """
+    labels = {
+        str(name): {
+            "global_shap_values": summary["outputs"][name]["mean_abs"],
+            "expected_value": float(attribution.base[:, k].mean()),
+        }
+        for k, name in enumerate(attribution.output_names)
+    }
+    return {"version": "1.0", "explanations": {"kernel_shap": labels}}
+
+
 def values_table(
     attribution: Attribution, columns: list[str], reference_rows: Any, rows: int | None = None
 ) -> Any:
@@ -76,10 +93,12 @@ def write_all(
     quality: dict[str, Any],
     card: dict[str, Any],
 ) -> dict[str, Any]:
-    """Write every file; return what was written, in memory, by role (keys of
+    """Write every file (``analysis.json`` in SageMaker Clarify's layout next to
+    ``global.json``); return what was written, in memory, by role (keys of
     :data:`~mlflow_clarity.layout.SHAP_FILES`: ``global``, ``quality``, ``card``, ``values``)."""
     summary = global_summary(attribution, columns)
     write_json(out_dir / SHAP_FILES["global"], summary)
+    write_json(out_dir / SHAP_FILES["analysis"], clarify_analysis(attribution, summary))
     write_json(out_dir / SHAP_FILES["quality"], quality)
     write_json(out_dir / SHAP_FILES["card"], card)
     head = values_table(attribution, columns, reference_rows, CSV_ROWS)
