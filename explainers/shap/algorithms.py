@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.data.encoding import TableEncoding
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 MIN_PERMUTATION_EVALS = 500
 EXACT_MAX_FEATURES = 10
 GRADIENT_SAMPLES = 200
+OWNER_ROWS = 1_000
+"""Sample rows on which a pipeline's transformed columns are traced to its input columns."""
 
 
 class AlgorithmUnavailable(Exception):
@@ -41,11 +43,14 @@ class ExplainSetup:
         encoding: How encoded matrices map to the model's DataFrame input.
         predictor: The model as a function of encoded matrices, or None when the model
             cannot be called that way (then only model-specific algorithms apply).
+        cache: What an algorithm builds once and reuses on every chunk of rows (a
+            TreeExplainer, a pipeline's column map).
     """
 
     ctx: ModelContext
     encoding: TableEncoding
     predictor: Predictor | None
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_features(self) -> int:
@@ -132,8 +137,11 @@ def _lightgbm_contribs(model: Any, frame: Any) -> tuple[Any, Any]:
     return contribs, margin
 
 
-def native_tree(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attribution:
-    """Exact path-dependent TreeSHAP from the booster itself (xgboost, lightgbm)."""
+def native_tree(
+    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, chunk: int = 0
+) -> Attribution:
+    """Exact path-dependent TreeSHAP from the booster itself (xgboost, lightgbm);
+    deterministic, so ``chunk`` changes nothing."""
     model = setup.ctx.model
     module = type(model).__module__
     frame = setup.frame(x)
@@ -156,27 +164,144 @@ def native_tree(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> A
     )
 
 
-def tree(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attribution:
-    """Exact path-dependent TreeSHAP with shap's TreeExplainer (sklearn trees and more)."""
-    import shap
-
-    model = setup.ctx.model
-    explainer = shap.TreeExplainer(model)
-    frame = setup.frame(x)
-    values = _as_3d(explainer.shap_values(frame, check_additivity=False), *x.shape)
-    output = as_2d(explainer.model.predict(frame.to_numpy(dtype=float)))
+def _tree_attribution(explainer: Any, model: Any, values: Any, matrix: Any) -> Attribution:
+    """An attribution from shap's TreeExplainer: its output space and model outputs."""
+    output = as_2d(explainer.model.predict(matrix))
     space = {"probability": "probability", "log_odds": "margin (log-odds)"}.get(
         str(explainer.model.tree_output), "raw prediction"
     )
     return Attribution(
         values=values,
-        base=_base(explainer.expected_value, len(x)),
+        base=_base(explainer.expected_value, len(values)),
         output=output,
         output_space=space,
         output_names=_class_names(model, values.shape[2]),
         evaluations=0,
         uses_background=False,
     )
+
+
+def tree(setup: ExplainSetup, x: np.ndarray, background: np.ndarray, chunk: int = 0) -> Attribution:
+    """Exact path-dependent TreeSHAP with shap's TreeExplainer (sklearn trees and more);
+    deterministic, so ``chunk`` changes nothing."""
+    import shap
+
+    model = setup.ctx.model
+    if "tree" not in setup.cache:
+        setup.cache["tree"] = shap.TreeExplainer(model)
+    explainer = setup.cache["tree"]
+    frame = setup.frame(x)
+    values = _as_3d(explainer.shap_values(frame, check_additivity=False), *x.shape)
+    return _tree_attribution(explainer, model, values, frame.to_numpy(dtype=float))
+
+
+def _dense(matrix: Any) -> np.ndarray:
+    import numpy as np
+
+    if hasattr(matrix, "toarray"):  # a sparse matrix (OneHotEncoder's default)
+        matrix = matrix.toarray()
+    return np.asarray(matrix, dtype=float)
+
+
+def _changed(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Whether each column differs anywhere between two matrices (NaN equals NaN)."""
+    import numpy as np
+
+    same = (first == second) | (np.isnan(first) & np.isnan(second))
+    return ~same.all(axis=0)
+
+
+def input_owners(preprocess: Any, frame: Any) -> np.ndarray:
+    """The input column each column of ``preprocess.transform(frame)`` is computed from.
+
+    Each input column in turn is shifted by one row (every row takes the previous row's
+    value); the transformed columns that change belong to it.
+
+    Args:
+        preprocess: A fitted sklearn transformer (the steps of a pipeline before its model).
+        frame: Input rows like the pipeline's training data (two or more).
+
+    Returns:
+        For each transformed column, the position of its input column in ``frame``, or
+        -1 when it changed with none (constant on these rows).
+
+    Raises:
+        AlgorithmUnavailable: A transformed column depends on two input columns (PCA,
+            interactions): its SHAP value cannot be given to one of them.
+    """
+    import numpy as np
+
+    base = _dense(preprocess.transform(frame))
+    owners = np.full(base.shape[1], -1)
+    previous = np.roll(np.arange(len(frame)), 1)
+    for j, column in enumerate(frame.columns):
+        shifted = frame.copy()
+        shifted[column] = frame[column].iloc[previous].set_axis(frame.index)
+        changed = np.flatnonzero(_changed(_dense(preprocess.transform(shifted)), base))
+        shared = changed[owners[changed] >= 0]
+        if len(shared):
+            first = frame.columns[owners[shared[0]]]
+            raise AlgorithmUnavailable(
+                f"the preprocessing mixes input columns (a transformed column depends on "
+                f"{first!r} and {column!r})"
+            )
+        owners[changed] = j
+    return owners
+
+
+def _pipeline_parts(model: Any) -> tuple[Any, Any]:
+    steps = getattr(model, "steps", None)
+    if not isinstance(steps, list) or len(steps) < 2:
+        raise AlgorithmUnavailable("not an sklearn Pipeline with a preprocessing step")
+    return model[:-1], model[-1]
+
+
+def _pipeline_setup(setup: ExplainSetup) -> tuple[Any, Any, Any, np.ndarray]:
+    """The preprocessing, the tree model, its TreeExplainer and the column map (built once)."""
+    import numpy as np
+    import shap
+
+    if "pipeline_tree" in setup.cache:
+        return setup.cache["pipeline_tree"]
+    preprocess, model = _pipeline_parts(setup.ctx.model)
+    assert setup.ctx.reference is not None  # the shap step needs data
+    sample = setup.ctx.reference.sample.iloc[:OWNER_ROWS]
+    owners = input_owners(preprocess, setup.frame(setup.encoding.encode(sample)))
+    used = getattr(model, "feature_importances_", None)
+    if used is not None and len(used) == len(owners):
+        untraced = np.flatnonzero((owners < 0) & (np.asarray(used) > 0))
+        if len(untraced):  # the model splits on it, so it has SHAP values nobody gets
+            raise AlgorithmUnavailable(
+                f"transformed column {int(untraced[0])} is used by the model but did not "
+                f"change with any input column on {len(sample)} sample rows"
+            )
+    parts = (preprocess, model, shap.TreeExplainer(model), owners)
+    setup.cache["pipeline_tree"] = parts
+    return parts
+
+
+def pipeline_tree(
+    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, chunk: int = 0
+) -> Attribution:
+    """Exact path-dependent TreeSHAP of an sklearn Pipeline ending in a tree model, given
+    back to the raw input columns.
+
+    The rows go through the pipeline's preprocessing; TreeSHAP explains the tree model on
+    the transformed columns; each transformed column's value is added to the input column
+    it is computed from (:func:`input_owners`: one-hot columns to their categorical
+    column, a scaled column to itself), as shap's documentation advises for one-hot
+    encodings. The sums keep additivity (they add up to the model's output less the
+    expected output); deterministic, so ``chunk`` changes nothing.
+    """
+    import numpy as np
+
+    preprocess, model, explainer, owners = _pipeline_setup(setup)
+    matrix = _dense(preprocess.transform(setup.frame(x)))
+    values = _as_3d(explainer.shap_values(matrix, check_additivity=False), *matrix.shape)
+    grouped = np.stack(
+        [values[:, owners == j, :].sum(axis=1) for j in range(setup.n_features)], axis=1
+    )
+    return _tree_attribution(explainer, model, grouped, matrix)
 
 
 # ---- linear ----------------------------------------------------------------------------
@@ -390,6 +515,7 @@ def kernel(
 ALGORITHMS: dict[str, Callable[..., Attribution]] = {
     "native_tree": native_tree,
     "tree": tree,
+    "pipeline_tree": pipeline_tree,
     "linear": linear,
     "deep": deep,
     "gradient": gradient,
@@ -398,7 +524,11 @@ ALGORITHMS: dict[str, Callable[..., Attribution]] = {
     "kernel": kernel,
 }
 MODEL_AGNOSTIC = ("exact", "permutation", "kernel")
-"""Algorithms that only call the model: they explain rows in chunks (``chunk=`` index)."""
+"""Algorithms that only call the model (their cost is the model's calls)."""
+TREES = ("native_tree", "tree", "pipeline_tree")
+"""Exact TreeSHAP algorithms: no background, cost per row measured as they go."""
+CHUNKED = MODEL_AGNOSTIC + TREES
+"""Algorithms that explain rows in chunks (``chunk=`` index) within a time share."""
 
 
 def concatenate(parts: list[Attribution]) -> Attribution:

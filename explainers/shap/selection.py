@@ -7,10 +7,12 @@ The pipeline tries them in order and records why each one it passed over failed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mlflow_clarity.data.encoding import TableEncoding
 from mlflow_clarity.explainers.shap.algorithms import ALGORITHMS, EXACT_MAX_FEATURES
 from mlflow_clarity.model_access import torch_module
+from mlflow_clarity.spark_models import EXPLAINER_REASON as SPARK_EXPLAINER_REASON
 from mlflow_clarity.types import ModelContext
 
 _BOOSTER_FLAVORS = ("xgboost", "lightgbm")
@@ -39,6 +41,17 @@ class Choice:
 
     algorithm: str
     reason: str
+
+
+def _tree_at_the_end(model: Any) -> str | None:
+    """The class of the tree model an sklearn Pipeline ends in, or None."""
+    steps = getattr(model, "steps", None)
+    if type(model).__name__ != "Pipeline" or not isinstance(steps, list) or len(steps) < 2:
+        return None
+    last = steps[-1][1]
+    cls, module = type(last).__name__, type(last).__module__
+    sklearn_tree = module.startswith("sklearn.") and cls in SKLEARN_TREE_CLASSES
+    return cls if sklearn_tree or module.startswith(_BOOSTER_FLAVORS) else None
 
 
 def _model_agnostic(ctx: ModelContext, n_features: int, why: str) -> Choice:
@@ -71,6 +84,15 @@ def explainer_chain(ctx: ModelContext, encoding: TableEncoding) -> list[Choice]:
     n_features = len(encoding.columns)
     numeric = encoding.all_numeric
     chain: list[Choice] = []
+    final_tree = _tree_at_the_end(model)
+    if final_tree is not None:
+        chain.append(
+            Choice(
+                "pipeline_tree",
+                f"sklearn Pipeline ending in {final_tree}: exact TreeSHAP on the transformed "
+                "columns, summed per input column",
+            )
+        )
     if not numeric:
         why = f"{cls} on mixed-type columns: model-agnostic on the raw columns"
     elif ctx.flavor in _BOOSTER_FLAVORS or module.startswith(_BOOSTER_FLAVORS):
@@ -87,6 +109,8 @@ def explainer_chain(ctx: ModelContext, encoding: TableEncoding) -> list[Choice]:
         chain.append(Choice("deep", "torch module: DeepLIFT-SHAP (checked for additivity)"))
         chain.append(Choice("gradient", "torch module: expected gradients"))
         why = "fallback"
+    elif ctx.flavor == "spark":
+        why = SPARK_EXPLAINER_REASON
     elif cls in ("Pipeline", "ColumnTransformer"):
         why = f"sklearn {cls}: model-agnostic on the raw input columns"
     else:

@@ -31,7 +31,9 @@ from mlflow_clarity.explainers.shap import plots as shap_plots
 from mlflow_clarity.explainers.shap import quality as shap_quality
 from mlflow_clarity.explainers.shap.algorithms import (
     ALGORITHMS,
+    CHUNKED,
     MODEL_AGNOSTIC,
+    TREES,
     AlgorithmUnavailable,
     Attribution,
     ExplainSetup,
@@ -62,11 +64,12 @@ TREE_MAX_ROWS = 10_000
 DEEP_MAX_ROWS = 1_000
 GRADIENT_MAX_ROWS = 200
 CHUNK_MAX_ROWS = 64
+TREE_CHUNK_MAX_ROWS = 1_024  # TreeSHAP costs no model calls: bigger chunks, fewer calls
 PLOT_SECONDS = 3.0  # every plot, 30 features, on a busy 2-core machine: about 2 s
 AGREEMENT_ROWS = 50
 TOP_FEATURES_TAG = 5
 _BUDGET_SHARE = 0.5  # of the step's budget for the explanation itself; the rest for quality
-_NO_BACKGROUND = ("native_tree", "tree")
+_BUDGET_SHARE_ALONE = 0.9  # without plots and background agreement (drift checks)
 
 
 @dataclass
@@ -117,6 +120,13 @@ def _model_rows_per_row(algorithm: str, setup: ExplainSetup, background: np.ndar
     return permutation_evaluations(n, dict(setup.ctx.options)) * len(background)
 
 
+def _explanation_share(options: Any) -> float:
+    """The share of the step's budget for explaining rows: half when plots and the
+    background agreement need the rest, nearly all without them (drift checks)."""
+    extras = options.get("plots", True) or options.get("background_agreement", True)
+    return _BUDGET_SHARE if extras else _BUDGET_SHARE_ALONE
+
+
 def _estimated_seconds_per_row(
     choice: Choice, setup: ExplainSetup, background: np.ndarray, seconds: float
 ) -> float:
@@ -142,29 +152,33 @@ def _explain_in_chunks(
     """Explain rows chunk by chunk until they are done or the time share is used up.
 
     The first chunk, one row, pays one-off costs such as shap's numba compilation
-    (seconds on a busy machine); the explanation's share of the budget
-    (``_BUDGET_SHARE``) is counted from its end, and its time is not taken as the cost
-    per row. That cost is estimated from one timed model call, then re-measured on
-    every later chunk (the latest chunk's rate, so a machine that slows down is noticed
-    at once); a chunk starts only if it is expected to end within the share. Rows
-    explained so far are kept.
+    (seconds on a busy machine) or building a TreeExplainer; the explanation's share of
+    the budget (:func:`_explanation_share`) is counted from its end, and its time is not
+    taken as the cost per row. For model-agnostic algorithms that cost is estimated from
+    one timed model call (TreeSHAP calls no model: its first chunks measure it), then
+    re-measured on every later chunk (the latest chunk's rate, so a machine that slows
+    down is noticed at once); a chunk starts only if it is expected to end within the
+    share. Rows explained so far are kept.
 
     Returns:
         The attribution of the rows explained (a prefix of ``x``) and, when it stopped
         early, why and how far it got.
     """
-    per_row = _estimated_seconds_per_row(
-        choice, setup, background, workspace.work_until(_BUDGET_SHARE) - time.monotonic()
-    )
+    share = _explanation_share(setup.ctx.options)
+    per_row, largest = 0.0, TREE_CHUNK_MAX_ROWS  # trees: measured on the first chunks
+    if choice.algorithm in MODEL_AGNOSTIC:
+        available = workspace.work_until(share) - time.monotonic()
+        per_row = _estimated_seconds_per_row(choice, setup, background, available)
+        largest = CHUNK_MAX_ROWS
     parts: list[Attribution] = []
     done, stop_at = 0, float("inf")
-    for index, size in enumerate(chunk_sizes(len(x), CHUNK_MAX_ROWS)):
+    for index, size in enumerate(chunk_sizes(len(x), largest)):
         if parts and time.monotonic() + HEADROOM * per_row * size > stop_at:
             break
         tick = time.monotonic()
         parts.append(ALGORITHMS[choice.algorithm](setup, x[done : done + size], background, index))
         if index == 0:
-            stop_at = workspace.work_until(_BUDGET_SHARE)
+            stop_at = workspace.work_until(share)
         else:
             per_row = (time.monotonic() - tick) / size
         done += size
@@ -178,7 +192,7 @@ def _rows_wanted(choice: Choice, setup: ExplainSetup, x: np.ndarray) -> np.ndarr
     """The rows an algorithm should explain: a prefix of the sample (or a bigger draw)."""
     ctx = setup.ctx
     cap = int(ctx.options.get("max_rows", 0)) or None
-    if choice.algorithm in _NO_BACKGROUND:
+    if choice.algorithm in TREES:
         assert ctx.reference is not None
         wanted = min(cap or TREE_MAX_ROWS, ctx.reference.n_rows)
         if wanted > len(x):
@@ -204,7 +218,7 @@ def _explain_with_fallbacks(
         try:
             keep = _rows_the_model_accepts(setup, x, attempts)
             rows = _rows_wanted(choice, setup, x[keep])
-            if choice.algorithm in MODEL_AGNOSTIC:
+            if choice.algorithm in CHUNKED:
                 attribution, attempts.truncated = _explain_in_chunks(
                     choice, setup, rows, background, workspace
                 )
@@ -233,6 +247,8 @@ def _background_agreement(
     """Rank agreement of global importance under a second, independent background."""
     if not attribution.uses_background:
         return {"status": "not applicable", "reason": "path-dependent TreeSHAP uses no background"}
+    if not setup.ctx.options.get("background_agreement", True):
+        return {"status": "skipped", "reason": "not asked for (background_agreement=False)"}
     n = min(AGREEMENT_ROWS, len(rows))
     elapsed = time.monotonic() - started
     if time.monotonic() + elapsed * n / len(rows) * 1.5 > deadline:

@@ -61,7 +61,8 @@ THRESHOLDS = {
         "tail_share_warn": 0.04,
     },
     "categorical": {
-        "linf_robust_warn": 0.1,
+        "linf_robust_warn": 0.0,
+        "alpha": 0.003,
         "noise_z": 1.0,
         "c_alpha": 1.8,
         "psi_warn": 0.1,

@@ -53,7 +53,12 @@ def explain_sample(
     Raises:
         StepSkipped: No explainer fits in ``budget_s`` (or none can explain the model).
     """
-    options: dict[str, Any] = {"explainer": card["explainer"], "plots": False}
+    # no plots, no second background: nearly all of the budget explains rows
+    options: dict[str, Any] = {
+        "explainer": card["explainer"],
+        "plots": False,
+        "background_agreement": False,
+    }
     background = shap_folder / SHAP_FILES["background"]
     if background.exists() and card.get("background_rows"):
         options["background_file"] = str(background)

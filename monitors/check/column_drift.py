@@ -11,9 +11,11 @@ value and threshold (``rules``), the one that decided the score as ``rule``:
   baseline's first and last decile edges moved by ``tail_share_warn`` net of its noise
   (``tail_share``; the first two barely see a change of spread; 0.04 is about a standard
   deviation x1.1 for a normal column);
-* categorical and discrete numeric: drift when some value's frequency moved by more than
-  ``linf_robust_warn`` plus ``noise_z`` standard errors (``share_change``), or the net
-  PSI over the baseline's values (plus one bucket for the rest) reaches ``psi_warn``
+* categorical and discrete numeric: drift when some value's share moved by more than its
+  noise at the batch's ``n`` and the baseline's ``m`` (``share_change``: two-proportion
+  tests, Bonferroni-corrected over the values, at most ``alpha`` false alarms per column;
+  see :func:`_share_change`) plus the optional floor ``linf_robust_warn`` (0), or the
+  net PSI over the baseline's values (plus one bucket for the rest) reaches ``psi_warn``
   (``psi``); unseen values are a separate ``categorical_values_check``;
 * fewer than ``min_rows`` values: ``insufficient_data``, never drift.
 
@@ -32,13 +34,18 @@ from mlflow_clarity.monitors.baseline.batch_profile import (
     ColumnBatch,
     NumericBatch,
 )
-from mlflow_clarity.monitors.baseline.column_profiles import KLL_K, OTHER
+from mlflow_clarity.monitors.baseline.column_profiles import KLL_K, OTHER, TOP_K
 from mlflow_clarity.monitors.check import statistics as stats
 
 if TYPE_CHECKING:
     import numpy as np
 
 UNSEEN_EXAMPLES = 10
+MIN_EXPECTED = 50
+"""Values the batch expects fewer times than this are tested pooled (``RARE``)."""
+RARE = "__rare__"
+CUTOFF_MARGIN = 4.0
+"""Standard deviations above a truncated baseline's cutoff count a value is tested alone."""
 
 
 def _completeness(
@@ -208,12 +215,98 @@ def _tail_mass(expected: np.ndarray, actual: np.ndarray, limits: dict[str, Any])
     }
 
 
+def _share_groups(
+    keys: list[str], expected: np.ndarray, actual: np.ndarray, cutoff: int | None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The buckets the share test looks at one by one, and the rest pooled into ``RARE``.
+
+    A bucket is tested on its own when the batch expects at least ``MIN_EXPECTED`` of its
+    values under no change; below that the normal approximation of a count's tail is too
+    light (a value expected 5 times is seen 10 times 40 times more often than the normal
+    curve says). The expectation is the pooled share of both samples times ``n``: under no
+    change, how a pooled count splits between the samples does not depend on it, so
+    choosing buckets by it cannot bias the tests, where choosing them by the baseline's
+    counts would (buckets picked for a low count in the baseline then look as if they
+    grew).
+
+    When the baseline kept only its most frequent values (``cutoff``: the smallest count
+    it kept), that choice was made on its own counts: values near the cutoff were kept
+    partly for a lucky count, and the rest (``__other__``) is short by as much. So
+    ``__other__`` is never tested on its own, nor a value whose pooled count does not
+    put it ``CUTOFF_MARGIN`` standard deviations above the cutoff; they join ``RARE``,
+    which is whatever the tested values leave, hence unbiased too.
+    """
+    import numpy as np
+
+    m, n = expected.sum(), actual.sum()
+    pooled = (expected + actual) / (m + n)
+    alone = pooled * n >= MIN_EXPECTED
+    if cutoff is not None:
+        alone &= pooled * m >= cutoff + CUTOFF_MARGIN * math.sqrt(cutoff)
+        alone[-1] = False  # the last bucket is __other__
+    names = [k for k, keep in zip(keys, alone, strict=True) if keep]
+    groups_expected, groups_actual = [expected[alone]], [actual[alone]]
+    if pooled[~alone].sum() * n >= MIN_EXPECTED:
+        names.append(RARE)
+        groups_expected.append([expected[~alone].sum()])
+        groups_actual.append([actual[~alone].sum()])
+    return names, np.concatenate(groups_expected), np.concatenate(groups_actual)
+
+
+def _share_change(
+    keys: list[str],
+    expected: np.ndarray,
+    actual: np.ndarray,
+    cutoff: int | None,
+    limits: dict[str, Any],
+) -> dict[str, Any]:
+    """The share of each value against its noise: two-proportion tests, Bonferroni-corrected.
+
+    Each tested bucket's share in the batch is compared with its share in the baseline;
+    under no change their difference is normal with the standard error of two
+    proportions, ``sqrt(p(1 - p)(1/n + 1/m))`` (``p`` pooled), so the noise accounts for
+    both the batch's ``n`` and the baseline's ``m``. A bucket's change is drift when it
+    exceeds ``z * se`` (its noise) plus ``linf_robust_warn`` (an optional practical floor,
+    0 by default), ``z`` the two-sided normal critical value at ``alpha`` divided by the
+    number of tests (two buckets are one test): at most ``alpha`` of unchanged batches
+    drift per column, however many values it has. The rule's value is the deciding
+    bucket's change, its threshold that bucket's noise plus the floor; the deciding
+    bucket is the one furthest past its threshold.
+    """
+    import numpy as np
+
+    names, expected, actual = _share_groups(keys, expected, actual, cutoff)
+    n, m = int(actual.sum()), int(expected.sum())
+    floor = limits["linf_robust_warn"]
+    if len(names) < 2:  # one bucket holds every value: its share cannot move
+        return {"tests": 0, "value": None, "change": 0.0, "noise": 0.0, "threshold": floor}
+    pooled = (expected + actual) / (m + n)
+    tests = 1 if len(names) == 2 else len(names)
+    z = stats.z_critical(limits["alpha"], tests)
+    noise = z * stats.share_standard_errors(pooled, n, m)
+    change = actual / n - expected / m
+    ratios = np.array([_ratio(abs(c), t) for c, t in zip(change, noise + floor, strict=True)])
+    i = int(np.argmax(ratios))
+    return {
+        "tests": tests,
+        "z_critical": z,
+        "value": str(names[i]),
+        "baseline": float(expected[i] / m),
+        "current": float(actual[i] / n),
+        "change": float(abs(change[i])),
+        "noise": float(noise[i]),
+        "threshold": float(noise[i] + floor),
+        "net_of_noise": float(max(0.0, np.max(np.abs(change) - noise))),
+    }
+
+
 def _categorical_distribution(
     base_counts: dict[Any, int],
     base_other: int,
     current: dict[Any, int],
     n: int,
     t: dict[str, Any],
+    cutoff: int | None = None,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -226,27 +319,24 @@ def _categorical_distribution(
     m = expected.sum()
     base_share, share = expected / m, actual / n
     pooled = (expected + actual) / (m + n)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
-    moved = np.abs(share - base_share)
-    linf_robust = float(max(0.0, np.max(moved - limits["noise_z"] * se)))
+    se = stats.share_standard_errors(pooled, n, int(m))
     psi = _psi(expected, actual, limits["c_alpha"])
     unseen_values = sorted(
         ((k, c) for k, c in current.items() if k not in base_counts), key=lambda kv: -kv[1]
     )
     unseen_increase = float(share[-1] - base_share[-1])
     unseen_robust = max(0.0, unseen_increase - limits["noise_z"] * float(se[-1]))
-    largest = int(np.argmax(moved - limits["noise_z"] * se))  # the value the rule is about
+    shares = _share_change([*map(str, keys), OTHER], expected, actual, cutoff, limits)
     return {
-        "method": "L-infinity (robust) on frequencies; de-biased PSI over values",
+        "method": (
+            "two-proportion tests of each value's share (Bonferroni over values); "
+            "de-biased PSI over values"
+        ),
         "n": n,
         "baseline_n": int(m),
-        "linf": float(moved.max()),
-        "linf_robust": linf_robust,
-        "largest_change": {
-            "value": str(keys[largest]) if largest < len(keys) else OTHER,
-            "baseline": float(base_share[largest]),
-            "current": float(share[largest]),
-        },
+        "linf": float(np.max(np.abs(share - base_share))),
+        "linf_robust": shares["net_of_noise"] if shares["tests"] else 0.0,
+        "largest_change": shares,
         **psi,
         "p_value": stats.chi2_homogeneity_p_value(expected, actual),
         "p_value_test": "chi-square test of homogeneity (Cochran's rule)",
@@ -261,7 +351,7 @@ def _categorical_distribution(
         },
         **_verdict(
             [
-                _rule("share_change", linf_robust, limits["linf_robust_warn"]),
+                _rule("share_change", shares["change"], shares["threshold"]),
                 _rule("psi", psi["psi_robust"], limits["psi_warn"]),
             ],
             psi["psi_robust"],
@@ -282,7 +372,9 @@ def _distribution(batch: ColumnBatch, t: dict[str, Any]) -> dict[str, Any]:
         base = batch.baseline
         top = base.top()
         other = top.pop(OTHER, 0)
-        return _categorical_distribution(top, other, batch.values, batch.count, t)
+        # the baseline kept its TOP_K most frequent values: a choice made on its counts
+        cutoff = min(top.values()) if other and len(top) >= TOP_K else None
+        return _categorical_distribution(top, other, batch.values, batch.count, t, cutoff)
     if batch.discrete:
         assert batch.baseline.values is not None
         values = dict(batch.baseline.values)

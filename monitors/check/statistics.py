@@ -99,6 +99,28 @@ def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
+def z_critical(alpha: float, tests: int) -> float:
+    """Two-sided normal critical value at family-wise level ``alpha`` over ``tests`` tests.
+
+    Bonferroni: each test runs at ``alpha / tests``, so the chance that any of them fires
+    on unchanged data is at most ``alpha`` whatever their correlation.
+    """
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / (2 * max(1, tests))))
+
+
+def share_standard_errors(pooled: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Standard errors of the differences of shares between samples of ``n`` and ``m``.
+
+    Under no change both samples share the pooled proportion ``p``; the difference of
+    the two observed shares then has variance ``p(1 - p)(1/n + 1/m)``.
+    """
+    import numpy as np
+
+    return np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+
+
 def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:
     """z statistic of ``x2/n2 - x1/n1`` with the pooled proportion (0 when undefined)."""
     if n1 == 0 or n2 == 0:
