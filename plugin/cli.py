@@ -292,6 +292,8 @@ def _print_review(result: Any) -> None:
         detail = f" ({rule.detail})" if rule.detail else ""
         click.echo(f"  {rule.status:<8} {rule.name}: {rule.value!r} vs {rule.limit!r}{detail}")
     click.echo(f"  top features: {', '.join(result.top_features[:10])}")
+    if result.remedy:
+        click.echo(f"  produce the missing files with: {result.remedy}")
     if result.promoted:
         click.echo(f"  alias {result.promoted} set to version {result.version}")
 

@@ -29,10 +29,17 @@ def render_section(result: ReviewResult, detail: int = 2) -> str:
     """The section at a level of detail: 2 everything, 1 no per-rule details, 0 a line."""
     verdict = "passed" if result.passed else "failed"
     head = f"### mlflow-clarity review: **{verdict}**"
+    remedy = (
+        f"Missing mlflow-clarity files; produce them with `{result.remedy.replace('`', '')}`"
+        if result.remedy
+        else ""
+    )
     if detail == 0:
         failed = ", ".join(result.failed_rules) or "none"
-        return f"{START}\n{head} (failed rules: {md(failed)}; tag clarity.review)\n{END}"
-    lines = [START, head, "", "| rule | value | limit | verdict |", "|---|---|---|---|"]
+        line = f"{head} (failed rules: {md(failed)}; tag clarity.review)"
+        return "\n".join([START, line, *([remedy] if remedy else []), END])
+    lines = [START, head, *(["", remedy] if remedy else [])]
+    lines += ["", "| rule | value | limit | verdict |", "|---|---|---|---|"]
     for rule in result.rules:
         note = f" ({md(rule.detail)})" if detail >= 2 and rule.detail else ""
         lines.append(

@@ -43,6 +43,7 @@ class ReviewResult:
         top_features: The version's features by SHAP importance (most important first).
         comparison: Against another version: its URI, version, NDCG and top features.
         policy: The effective policy.
+        remedy: How to produce the stored files a failed artifact rule asked for, or None.
     """
 
     name: str
@@ -53,6 +54,7 @@ class ReviewResult:
     comparison: dict[str, Any] | None = None
     policy: dict[str, Any] = field(default_factory=dict)
     promoted: str | None = None
+    remedy: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -79,4 +81,5 @@ class ReviewResult:
             "comparison": self.comparison,
             "policy": self.policy,
             "promoted": self.promoted,
+            "remedy": self.remedy,
         }

@@ -29,6 +29,8 @@ from mlflow_clarity.store import download_clarity, download_files
 REVIEW_TAG = "clarity.review"
 REVIEW_READY_TAG = "clarity.status"  # set last by the pipeline: the clarity files exist
 FAILED_RULES_TAG = "clarity.review.failed_rules"
+ARTIFACT_RULE = "artifact:"
+"""Prefix of the rules that require a stored artifact (``artifact:shap``, ...)."""
 
 
 def _limit_rule(
@@ -78,7 +80,7 @@ def evaluate(
     """
     present = _present(sources)
     rules = [
-        Rule(f"artifact:{name}", "passed" if present[name] else "failed", present[name], True)
+        Rule(f"{ARTIFACT_RULE}{name}", "passed" if present[name] else "failed", present[name], True)
         for name in policy.require
     ]
     shap_quality = sources.shap_quality or {}
@@ -140,6 +142,18 @@ def evaluate(
     return rules, ranking, ndcg
 
 
+def _remedy(model_uri: str) -> str:
+    return f"mlflow-clarity explain {model_uri} --data TRAINING_DATA.csv"
+
+
+def unexplained_rules(policy: Policy) -> list[Rule]:
+    """The rules of a version stored without any ``clarity/`` file: each required artifact
+    fails (``clarity`` itself when the policy requires none)."""
+    detail = "no clarity/ files are stored with this version"
+    names = policy.require or ("clarity",)
+    return [Rule(f"{ARTIFACT_RULE}{name}", "failed", False, True, detail) for name in names]
+
+
 def _stored_importance(model_id: str) -> dict[str, float] | None:
     """The global SHAP importance stored with a LoggedModel, or None."""
     with tempfile.TemporaryDirectory(prefix="clarity-against-") as tmp:
@@ -189,13 +203,18 @@ def review_version(
             raise ReviewInputError(f"{against} has no stored SHAP explanation to compare with")
     with tempfile.TemporaryDirectory(prefix="clarity-review-") as tmp:
         try:
-            folder = download_clarity(resolved.model_id, Path(tmp))
-        except FileNotFoundError as exc:
-            raise ReviewInputError(f"{exc}; or give --data to compute them first") from exc
-        sources = ReportSources.read(folder)
-        rules, ranking, ndcg = evaluate(
-            policy, sources, drift_score=drift_score, against=against_importance
-        )
+            folder: Path | None = download_clarity(resolved.model_id, Path(tmp))
+        except FileNotFoundError:  # logged without mlflow-clarity: a failed review
+            folder = None
+        if folder is None:
+            rules, ranking, ndcg = unexplained_rules(policy), [], None
+        else:
+            rules, ranking, ndcg = evaluate(
+                policy,
+                ReportSources.read(folder),
+                drift_score=drift_score,
+                against=against_importance,
+            )
     if against:
         comparison = {
             "against": against,
@@ -203,6 +222,7 @@ def review_version(
             "ndcg": ndcg,
             "top_features": list(against_importance or {})[: policy.top_k],
         }
+    missing = [r for r in rules if r.name.startswith(ARTIFACT_RULE) and r.status == "failed"]
     result = ReviewResult(
         resolved.registered_model_name,
         str(resolved.registered_model_version),
@@ -211,6 +231,7 @@ def review_version(
         ranking,
         comparison,
         policy.to_dict(),
+        remedy=_remedy(model_uri) if missing else None,
     )
     if write:
         _record(client, result, promote)
