@@ -113,6 +113,17 @@ def _collect_files(out_dir: Path, staging: Path, folder: str) -> tuple[str, ...]
     return tuple(f"{folder}/{r.as_posix()}" for r in relative)
 
 
+def _own_context(
+    registered: RegisteredStep, ctx: ModelContext, config: ClarityConfig
+) -> ModelContext:
+    """A step's own copy of the context, for supports() and run() alike."""
+    return dataclasses.replace(
+        ctx,
+        reference=None if ctx.reference is None else ctx.reference.copy(),
+        options=MappingProxyType(dict(config.step_options.get(registered.spec.name, {}))),
+    )
+
+
 def run_step(
     registered: RegisteredStep,
     ctx: ModelContext,
@@ -140,11 +151,7 @@ def run_step(
     spec = registered.spec
     base = {"name": spec.name, "kind": spec.kind, "plugin": registered.origin.plugin}
     started = time.monotonic()
-    step_ctx = dataclasses.replace(  # its own copy, for supports() and run() alike
-        ctx,
-        reference=None if ctx.reference is None else ctx.reference.copy(),
-        options=MappingProxyType(dict(config.step_options.get(spec.name, {}))),
-    )
+    step_ctx = _own_context(registered, ctx, config)
     reason = _precheck(registered, step_ctx, config)
     if reason is not None:
         logger.info("mlflow-clarity: step %r skipped: %s", spec.name, reason)
@@ -275,8 +282,9 @@ def run_pipeline(
 
     Steps run in registration order, each after the steps its ``after`` names (see
     :func:`run_order`); steps whose dependencies form a cycle are skipped with that
-    reason. Each step gets an equal share of what is left of the budget as a sizing hint,
-    and the whole remaining budget as its hard limit. Once the budget is used up, the
+    reason. Each step gets an equal share of what is left of the budget as a sizing hint
+    (shared among the steps still to run that apply to the model), and the whole
+    remaining budget as its hard limit. Once the budget is used up, the
     steps not yet started are skipped with that reason.
 
     Args:
@@ -290,6 +298,8 @@ def run_pipeline(
     """
     ordered, cyclic = run_order(steps)
     deadline = time.monotonic() + config.budget_s
+    # steps that will skip at once (another model type, not selected) take no share
+    applies = [_precheck(r, _own_context(r, ctx, config), config) is None for r in ordered]
     results: dict[str, StepResult] = {}
     for index, registered in enumerate(ordered):
         remaining = deadline - time.monotonic()
@@ -297,7 +307,7 @@ def run_pipeline(
             reason = f"the time budget ({config.budget_s:g}s) was used up before it started"
             results[registered.spec.name] = _skipped(registered, reason)
             continue
-        share = remaining / (len(ordered) - index)
+        share = remaining / max(1, sum(applies[index:]))
         results[registered.spec.name] = run_step(
             registered,
             ctx,
