@@ -75,6 +75,18 @@ ESTIMATION_FILES = {
 """The ``estimation`` step's files: calibration and reference performance (JSON), and the
 regression loss models in LightGBM's text format."""
 
+CONTENT = f"{MONITORING}/content"
+CONTENT_FILES = {
+    "manifest": "content.json",
+    "profile": "profile.json",
+    "units": "unit_profile.json",
+    "vocabulary": "vocabulary.json",
+    "pca": "pca.json",
+    "embeddings": "embeddings.parquet",
+    "plot": "properties.png",
+}
+"""The ``content`` step's files: image or text properties, units and embeddings."""
+
 LATEST_CHECK = f"{MONITORING}/checks/latest.json"
 """The latest check's summary, stored with the model after each logged check."""
 CHECK_FILES = {
