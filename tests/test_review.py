@@ -311,3 +311,29 @@ def test_reviewer_service_reviews_new_versions_and_rejects_forgeries(reviewer: s
         time.sleep(0.5)
     assert _tags(version)["clarity.review"] == "passed"
     assert _post(reviewer, body, genuine) == 409  # replayed
+
+
+def test_unexplained_version_fails_the_review(tracking: str) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = classification_data(rows=200)
+    mlflow_clarity.autolog(disable=True)  # logged without mlflow-clarity: no clarity/ files
+    try:
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(
+                LogisticRegression().fit(x, y), name="m", registered_model_name="plain"
+            )
+    finally:
+        mlflow_clarity.autolog(disable=False)
+    result = CliRunner().invoke(cli, ["review", "models:/plain/1"])
+    assert result.exit_code == 1, result.output  # a failed review, not a usage error
+    assert "mlflow-clarity explain models:/plain/1 --data" in result.output
+    client = mlflow.MlflowClient()
+    tags = client.get_model_version("plain", "1").tags
+    assert tags["clarity.review"] == "failed"
+    assert tags["clarity.review.failed_rules"] == "artifact:shap,artifact:baseline"
+    description = client.get_model_version("plain", "1").description
+    assert description.count(START) == 1 and "**failed**" in description
+    assert "produce them with `mlflow-clarity explain models:/plain/1 --data" in description
+    unknown = CliRunner().invoke(cli, ["review", "models:/nosuch/1"])
+    assert unknown.exit_code == 2  # usage errors keep exit 2
