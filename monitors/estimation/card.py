@@ -105,7 +105,6 @@ class EstimatorCard:
         models = {
             metric: dle.LossModel(
                 (folder / ESTIMATION_FILES[f"loss_{metric}"]).read_text(encoding="utf-8"),
-                entry["scale"],
                 entry["residual_sd"],
             )
             for metric, entry in (facts.get("loss_models") or {}).items()
