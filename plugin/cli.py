@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 import mlflow_clarity
+from mlflow_clarity.config import EXPLAIN_BUDGET_S
 from mlflow_clarity.manager import get_plugin_manager
 from mlflow_clarity.monitors.review.policy import Policy, PolicyError
 from mlflow_clarity.monitors.review.service import serve
@@ -92,8 +93,21 @@ def _model_and_data(data_help: str) -> Callable[[Callable[..., None]], Callable[
 @cli.command("explain")
 @_model_and_data("Reference data: a .csv or .parquet file.")
 @click.option("--strict", is_flag=True, help="Raise step errors instead of recording them.")
+@click.option(
+    "--budget",
+    "budget_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=EXPLAIN_BUDGET_S,
+    show_default=True,
+    help="Seconds for all steps (log_model's default is smaller; this explains more rows).",
+)
 def explain_command(
-    model_uri: str, data_path: str, labels: str | None, tracking_uri: str | None, strict: bool
+    model_uri: str,
+    data_path: str,
+    labels: str | None,
+    tracking_uri: str | None,
+    strict: bool,
+    budget_s: float,
 ) -> None:
     """Explain and profile a model logged earlier; store the results with it.
 
@@ -106,7 +120,9 @@ def explain_command(
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     try:
-        report = explain_model(model_uri, data_path, labels, strict=strict or None)
+        report = explain_model(
+            model_uri, data_path, labels, strict=strict or None, budget_s=budget_s
+        )
     except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -19,6 +19,12 @@ from typing import Any
 from mlflow_clarity.exceptions import ClarityWarning
 
 ENV_PREFIX = "MLFLOW_CLARITY_"
+DEFAULT_BUDGET_S = 12.0
+"""Seconds for the steps of one logged model: bench/log_model_overhead.py measures the
+7-feature pipeline of issue 16 at about 6 s (GradientBoosting) to 13 s (RandomForest,
+budget-bound) added to ``log_model`` on 2 cores."""
+EXPLAIN_BUDGET_S = 120.0
+"""Seconds for ``mlflow-clarity explain``, run on purpose for bigger explanations."""
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -30,7 +36,10 @@ class ClarityConfig:
     Attributes:
         enabled: Run the pipeline on every logged model (env ``MLFLOW_CLARITY_DISABLE``).
         budget_s: Total time budget of the steps of one model, in seconds
-            (``MLFLOW_CLARITY_BUDGET_S``).
+            (``MLFLOW_CLARITY_BUDGET_S``). The default keeps what ``log_model`` adds
+            for a typical tabular model within 15 s on 2 cores (docs/performance.md);
+            a larger budget, or ``mlflow-clarity explain`` later (``EXPLAIN_BUDGET_S``),
+            explains more rows.
         store_timeout_s: Time allowed for uploading results and setting tags after the
             steps (``MLFLOW_CLARITY_STORE_TIMEOUT_S``).
         sample_rows: Rows in the explainers' sample (``MLFLOW_CLARITY_SAMPLE_ROWS``).
@@ -46,7 +55,7 @@ class ClarityConfig:
     """
 
     enabled: bool = True
-    budget_s: float = 120.0
+    budget_s: float = DEFAULT_BUDGET_S
     store_timeout_s: float = 60.0
     sample_rows: int = 2000
     seed: int = 0

@@ -189,11 +189,20 @@ def _split_labels(data: Any, labels: Any) -> tuple[Any, Any]:
 
 
 def explain_model(
-    model_uri: str, data: DataLike, labels: Any = None, *, strict: bool | None = None
+    model_uri: str,
+    data: DataLike,
+    labels: Any = None,
+    *,
+    strict: bool | None = None,
+    budget_s: float | None = None,
 ) -> RunReport:
-    """Implement :func:`mlflow_clarity.explain`."""
+    """Implement :func:`mlflow_clarity.explain`; ``budget_s`` replaces the configured
+    time budget (``mlflow-clarity explain --budget``)."""
     ctx = load_context(resolve_model_uri(model_uri))
     features, label_values = _split_labels(read_data(data), labels)
     explicit = RawReference(features, label_values, "explicit")
+    config = current_config()
+    if budget_s is not None:
+        config = dataclasses.replace(config, budget_s=budget_s)
     with strict_mode(strict):
-        return process(ctx, explicit, current_config())
+        return process(ctx, explicit, config)
