@@ -49,17 +49,21 @@ class ScoringServer:
             # the same set order in both servers' messages
             env={**os.environ, "PYTHONHASHSEED": "0", **env},
         )
+        self.name = name
+
+    def wait_ready(self) -> ScoringServer:
+        """Wait until ``/ping`` answers (raises with the log when the server died)."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
             try:
                 if self.request("GET", "/ping").status == 200:
-                    return
+                    return self
             except OSError:
                 time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"{name} did not start:\n{self.log_path.read_text()[-3000:]}")
+        log = self.stop()
+        raise RuntimeError(f"{self.name} did not start:\n{log[-3000:]}")
 
     def request(
         self,
@@ -97,15 +101,17 @@ class ScoringServer:
         return self.log_path.read_text()
 
 
-def clarity_server(root: Path, uri: str, tracking_uri: str, *options: str) -> ScoringServer:
-    """``mlflow-clarity serve URI [options]``."""
+def clarity_server(
+    root: Path, uri: str, tracking_uri: str, *options: str, name: str = "clarity"
+) -> ScoringServer:
+    """``mlflow-clarity serve URI [options]`` (started; call ``wait_ready``)."""
     script = str(Path(sys.executable).parent / "mlflow-clarity")
     env = {"MLFLOW_TRACKING_URI": tracking_uri}
-    return ScoringServer([script, "serve", uri, *options], root, "clarity-" + uri[-8:], env)
+    return ScoringServer([script, "serve", uri, *options], root, name, env)
 
 
 def mlflow_server(root: Path, uri: str, tracking_uri: str) -> ScoringServer:
-    """MLflow's own ``mlflow models serve --env-manager local``."""
+    """MLflow's own ``mlflow models serve --env-manager local`` (call ``wait_ready``)."""
     args = [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager"]
     env = {
         "MLFLOW_TRACKING_URI": tracking_uri,

@@ -8,11 +8,11 @@ from typing import Any
 
 import mlflow
 import pytest
+from serving_server import ScoringServer, Store, clarity_server, mlflow_server
 
 import mlflow_clarity
 
 from models import regression_data
-from serving_server import ScoringServer, Store, clarity_server, mlflow_server
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         started.append(ours)
         theirs = mlflow_server(store.root, uri, store.uri)
         started.append(theirs)
+        ours.wait_ready()
+        theirs.wait_ready()
         yield {"ours": ours, "theirs": theirs, "x": x, "capture": capture}
     finally:
         for server in started:
@@ -45,7 +47,10 @@ def _payloads(x) -> dict[str, tuple[str, str]]:
     rows = x.head(5)
     return {
         "csv": (rows.to_csv(index=False), "text/csv"),
-        "split": (json.dumps({"dataframe_split": rows.to_dict(orient="split")}), "application/json"),
+        "split": (
+            json.dumps({"dataframe_split": rows.to_dict(orient="split")}),
+            "application/json",
+        ),
         "records": (
             json.dumps({"dataframe_records": rows.to_dict(orient="records")}),
             "application/json",

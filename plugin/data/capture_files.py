@@ -146,7 +146,8 @@ def request_frame(
 def response_frame(body: bytes | str) -> pd.DataFrame:
     """The ``predictions`` of a scoring response as columns.
 
-    Scalars give ``prediction``, lists ``output_<i>``, dicts their keys.
+    Scalars give ``prediction``, lists ``output_<i>``, dicts their keys. An explained
+    response (Clarify's shape) gives the predictions it wraps.
 
     Raises:
         CaptureReadError: The body is not a JSON object with ``predictions``.
@@ -156,6 +157,8 @@ def response_frame(body: bytes | str) -> pd.DataFrame:
     try:
         decoded = json.loads(body)
         predictions = decoded["predictions"] if isinstance(decoded, dict) else decoded
+        if isinstance(predictions, dict) and "content_type" in predictions:  # Clarify's shape
+            return response_frame(predictions["data"])
     except (ValueError, KeyError, TypeError) as exc:
         raise CaptureReadError(f"the response holds no predictions: {exc!r}") from exc
     if isinstance(predictions, dict):  # column-oriented (a DataFrame's dict)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,16 +70,12 @@ def build_app(config: ServeConfig) -> ClarityMiddleware:
 
 
 def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 5000) -> None:
-    """Serve until interrupted with uvicorn (as ``mlflow models serve`` does); then write
-    every queued capture record and print the capture counters."""
+    """Serve with uvicorn (as ``mlflow models serve`` does) until SIGINT / SIGTERM; at
+    shutdown every queued capture record is written and the counters printed."""
     import uvicorn
 
     app = build_app(config)
     try:
         uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run()
     finally:
-        capture = app.options.capture
-        if capture is not None:
-            stats = capture.close()
-            print(f"clarity capture: {json.dumps(stats)}", file=sys.stderr, flush=True)
-        app.options.executor.shutdown(wait=False, cancel_futures=True)
+        app.close()  # done at lifespan shutdown already, unless the server never started

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -141,8 +142,35 @@ class ClarityMiddleware:
     def __init__(self, app: ASGIApp, options: ServingOptions) -> None:
         self.app = app
         self.options = options
+        self._closed = False
+
+    def _lifespan(self, receive: Receive) -> Receive:
+        async def lifespan_receive() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                await asyncio.to_thread(self.close)
+            return message
+
+        return lifespan_receive
+
+    def close(self) -> None:
+        """Write every queued capture record, print the counters, stop explanations.
+
+        Runs at the server's lifespan shutdown (and again harmlessly after it).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        capture = self.options.capture
+        if capture is not None:
+            stats = capture.close()
+            print(f"clarity capture: {json.dumps(stats)}", file=sys.stderr, flush=True)
+        self.options.executor.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._lifespan(receive), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
