@@ -138,6 +138,8 @@ def check(
     strict_columns: bool = False,
     id_column: str | None = None,
     timestamp_column: str | None = None,
+    baseline_statistics: str | Path | None = None,
+    baseline_constraints: str | Path | None = None,
 ) -> CheckResult:
     """Check a batch of production data against the baseline stored with a model.
 
@@ -169,6 +171,10 @@ def check(
         id_column: A row id column: ignored, and counted in ``drift.json``'s ``batch``.
         timestamp_column: An event time column: ignored, and the batch's time range
             recorded in ``drift.json``'s ``batch``.
+        baseline_statistics: A SageMaker Model Monitor ``statistics.json`` to check
+            against instead of the model's stored baseline (a model baselined in
+            SageMaker).
+        baseline_constraints: Its ``constraints.json`` (optional).
 
     Returns:
         The result: ``passed``, ``exit_code``, ``violations``, ``drift``, ``run_id``.
@@ -193,6 +199,8 @@ def check(
         strict_columns=strict_columns,
         id_column=id_column,
         timestamp_column=timestamp_column,
+        baseline_statistics=baseline_statistics,
+        baseline_constraints=baseline_constraints,
     )
 
 

@@ -237,6 +237,13 @@ def _print_check(result: Any) -> None:
 )
 @click.option("--since", default=None, help="Capture folder: records from this UTC time on.")
 @click.option("--until", default=None, help="Capture folder: records before this UTC time.")
+@click.option(
+    "--baseline-statistics",
+    default=None,
+    help="SageMaker Model Monitor statistics.json to check against (instead of the "
+    "model's own baseline).",
+)
+@click.option("--baseline-constraints", default=None, help="Its constraints.json (optional).")
 def check_command(
     model_uri: str,
     data_path: str,
@@ -255,6 +262,8 @@ def check_command(
     timestamp_column: str | None,
     since: str | None,
     until: str | None,
+    baseline_statistics: str | None,
+    baseline_constraints: str | None,
 ) -> None:
     """Check a batch of data against the baseline stored with a model.
 
@@ -293,6 +302,8 @@ def check_command(
             strict_columns=strict_columns,
             id_column=id_column,
             timestamp_column=timestamp_column,
+            baseline_statistics=baseline_statistics,
+            baseline_constraints=baseline_constraints,
         )
     except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
         click.echo(f"error: {exc}", err=True)

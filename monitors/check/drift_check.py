@@ -31,7 +31,10 @@ from mlflow_clarity.monitors.check import statistics as stats
 from mlflow_clarity.monitors.check.attribution_drift import attribution_drift, importance_weights
 from mlflow_clarity.monitors.check.batch_columns import BatchColumns, IdTimeSummary, batch_schema
 from mlflow_clarity.monitors.check.column_drift import compare_column
-from mlflow_clarity.monitors.check.stored_artifacts import download_clarity_folders
+from mlflow_clarity.monitors.check.stored_artifacts import (
+    download_clarity_folders,
+    download_shap_folder,
+)
 from mlflow_clarity.monitors.check.violations import violations
 from mlflow_clarity.monitors.estimation.batch import BatchEstimation
 from mlflow_clarity.types import StepSkipped
@@ -405,11 +408,13 @@ def run_check(
     attribution: bool = True,
     chunk_rows: int = CHUNK_ROWS,
     budget_s: float = 60.0,
+    baseline: Baseline | None = None,
 ) -> tuple[CheckResult, ModelContext | None]:
     """Resolve the model, download its baseline and check ``data`` against it.
 
     ``columns`` says which batch columns to ignore and whether extra columns are
-    violations (see :func:`check_batch`).
+    violations (see :func:`check_batch`); ``baseline`` replaces the model's stored one
+    (a SageMaker baseline, for instance).
 
     Returns:
         The result (not logged) and the model's context.
@@ -420,8 +425,11 @@ def run_check(
     """
 
     resolved = resolve_model_uri(model_uri)
-    monitoring, shap_folder = download_clarity_folders(resolved.model_id, model_uri)
-    baseline = Baseline.read(monitoring)
+    if baseline is None:
+        monitoring, shap_folder = download_clarity_folders(resolved.model_id, model_uri)
+        baseline = Baseline.read(monitoring)
+    else:
+        shap_folder = download_shap_folder(resolved.model_id)
     load_error = None
     try:
         ctx = load_context(resolved)

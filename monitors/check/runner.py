@@ -15,6 +15,10 @@ from mlflow_clarity.monitors.baseline.data_profile import DataProfile
 from mlflow_clarity.monitors.check.batch_columns import BatchColumns
 from mlflow_clarity.monitors.check.drift_check import CheckResult, run_check
 from mlflow_clarity.monitors.check.drift_report import render
+from mlflow_clarity.monitors.check.sagemaker_baseline import (
+    SageMakerBaselineError,
+    read_sagemaker_baseline,
+)
 from mlflow_clarity.monitors.check.tracking import DEFAULT_EXPERIMENT, log_check
 from mlflow_clarity.monitors.check.violations import split
 from mlflow_clarity.report.files import refresh_after_check
@@ -91,6 +95,8 @@ def check_model(
     strict_columns: bool = False,
     id_column: str | None = None,
     timestamp_column: str | None = None,
+    baseline_statistics: str | Path | None = None,
+    baseline_constraints: str | Path | None = None,
 ) -> CheckResult:
     """Implement :func:`mlflow_clarity.check`.
 
@@ -101,9 +107,18 @@ def check_model(
     ``drift.json``'s ``batch`` (rows with an id; the batch's time range). With
     ``experiment=None`` and no ``output_dir``, the files go to a new
     ``./clarity-check-<UTC timestamp>/`` folder; ``result.files`` holds their paths
-    whenever they were kept.
+    whenever they were kept. ``baseline_statistics`` (and ``baseline_constraints``):
+    SageMaker Model Monitor baseline files to check against instead of the model's own
+    baseline.
     """
     columns = BatchColumns(tuple(ignore_columns), strict_columns, id_column, timestamp_column)
+    if baseline_constraints is not None and baseline_statistics is None:
+        raise SageMakerBaselineError("baseline_constraints needs baseline_statistics")
+    baseline = (
+        None
+        if baseline_statistics is None
+        else read_sagemaker_baseline(baseline_statistics, baseline_constraints)
+    )
     result, _ = run_check(
         model_uri,
         data,
@@ -113,6 +128,7 @@ def check_model(
         attribution=attribution,
         chunk_rows=chunk_rows,
         budget_s=budget_s,
+        baseline=baseline,
     )
     if output_dir is None and not experiment:
         output_dir = _default_output_dir()  # nothing is logged: the files must stay somewhere

@@ -39,5 +39,19 @@ def download_clarity_folders(model_id: str, model_uri: str) -> tuple[Path, Path 
             f"model {model_uri} has no clarity baseline (clarity/{baseline_file('manifest')}). "
             f"Create one with: mlflow-clarity explain {model_uri} --data TRAINING_DATA.csv"
         )
+    return monitoring, download_shap_folder(model_id, local)
+
+
+def download_shap_folder(model_id: str, local: Path | None = None) -> Path | None:
+    """Download what attribution drift needs of the model's SHAP explanation.
+
+    Args:
+        model_id: The LoggedModel id.
+        local: Folder to download into (default: a new temporary folder).
+
+    Returns:
+        The local SHAP folder, or None when the model has no stored SHAP explanation.
+    """
+    local = local or Path(tempfile.mkdtemp(prefix="clarity-check-"))
     shap = download_files(model_id, SHAP, CHECK_SHAP_FILES, local / "shap")
-    return monitoring, shap if (shap / SHAP_FILES["global"]).exists() else None
+    return shap if (shap / SHAP_FILES["global"]).exists() else None
