@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CHUNK_ROWS = 100_000
+OUTPUT_CHUNK_ROWS = 10_000
+"""Rows per model call when profiling outputs: small enough to stop near the deadline."""
 NOT_MODEL_INPUTS = "not_model_inputs"
 """Manifest key: reference columns the model does not take (checks ignore them)."""
 THRESHOLDS = {
@@ -74,8 +76,9 @@ THRESHOLDS = {
     "datatype_check": 0.1,
     "p_value_fdr": 0.05,
     "dataset_weighted_score_alert": 0.3,
-    "quality_score_drop": 0.05,
-    "quality_error_increase": 0.1,
+    "quality_score_drop": 0.0,
+    "quality_error_increase": 0.0,
+    "quality_alpha": 0.01,
     "attribution_ndcg_alert": 0.9,
 }
 
@@ -184,6 +187,10 @@ def _prediction_profile(
 ) -> tuple[DataProfile | None, dict[str, Any] | None, str | None]:
     """Profile the model's outputs on every reference row, while time allows.
 
+    The model is called on chunks of ``OUTPUT_CHUNK_ROWS``; a chunk starts only if it is
+    expected to end by ``deadline`` (its cost estimated from the sample's call, then from
+    the rows done so far).
+
     Returns:
         The outputs' profile, quality metrics on the labelled rows (or None) and a note
         when time ran out.
@@ -195,14 +202,17 @@ def _prediction_profile(
         outputs = predictor.fn(frame)
         return outputs, output_frame(outputs, names, predictor.is_classifier)
 
+    tick = time.monotonic()
     sample_outputs, sample_frame = outputs_of(reference.sample)
+    per_row = (time.monotonic() - tick) / max(1, len(reference.sample))  # first estimate
     profile = build_profile([], sample=sample_frame)
     labelled = reference.sample_labels is not None
     quality = new_quality(names, sample_outputs.shape[1]) if labelled else None
     started = time.monotonic()
-    for done, (chunk, labels) in enumerate(reference.iter_chunks(CHUNK_ROWS)):
-        per_chunk = (time.monotonic() - started) / done if done else 0.0
-        if time.monotonic() + HEADROOM * per_chunk > deadline:
+    for chunk, labels in reference.iter_chunks(OUTPUT_CHUNK_ROWS):
+        if profile.item_count:  # the rows done so far measure the model's speed
+            per_row = (time.monotonic() - started) / profile.item_count
+        if time.monotonic() + HEADROOM * per_row * len(chunk) > deadline:
             note = (
                 f"time budget: model outputs profiled on the first {profile.item_count:,} "
                 f"of {reference.n_rows:,} rows"
