@@ -32,6 +32,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (  # each step orders itself with after=
     "mlflow_clarity.explainers.images.step",
     "mlflow_clarity.explainers.text.step",
     "mlflow_clarity.monitors.baseline.step",
+    "mlflow_clarity.monitors.content.step",
     "mlflow_clarity.monitors.estimation.step",
 )
 _SELF_DIST = "mlflow-clarity"

@@ -1,0 +1,1 @@
+"""Image and text baselines: per-item properties, unit frequencies and an embedding sample."""
