@@ -107,6 +107,13 @@ class BatchEstimation:
 
     def result(self, drift: dict[str, Any]) -> dict[str, Any]:
         """The ``estimated`` section, given the rest of ``drift.json`` (quality, drift)."""
+        try:
+            return self._result(drift)
+        except Exception as exc:  # the rest of the check stands without the estimate
+            report_failure("estimating performance", exc, consequence="No estimate.")
+            return {"status": "skipped", "reason": f"estimation failed: {exc!r}"[:300]}
+
+    def _result(self, drift: dict[str, Any]) -> dict[str, Any]:
         if self.card is None or self.reason is not None:
             return {"status": "skipped", "reason": self.reason}
         if self.estimator is None or self.estimator.rows == 0:

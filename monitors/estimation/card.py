@@ -44,6 +44,8 @@ FIT_ROWS = 100_000
 DLE_ROWS = 50_000
 MIN_ROWS = 200
 RANGE_QUANTILES = (0.001, 0.999)
+BOOTSTRAP = 20
+"""Refits of the calibration on bootstrap resamples, for its share of the intervals."""
 CALIBRATION_ADVICE = (
     "calibrated on the reference data given to log_model: if that is the training data, "
     "scores are over-confident there and the estimates run optimistic; give held-out "
@@ -63,11 +65,14 @@ class EstimatorCard:
         facts: The ``estimator.json`` content (method, classes, reference metrics,
             ranges, notes; the calibration maps as arrays).
         maps: Isotonic maps (classifiers), one per class (the positive one if binary).
+        bootstrap: Refits of ``maps`` on bootstrap resamples (the calibration's own
+            uncertainty, in the intervals).
         loss_models: Nanny models by metric (regressors).
     """
 
     facts: dict[str, Any]
     maps: list[IsotonicMap] = field(default_factory=list)
+    bootstrap: list[list[IsotonicMap]] = field(default_factory=list)
     loss_models: dict[str, dle.LossModel] = field(default_factory=dict)
 
     @property
@@ -78,7 +83,8 @@ class EstimatorCard:
     def estimator(self, seed: int = 0) -> ClassifierEstimator | dle.RegressorEstimator:
         """A fresh accumulator for a batch."""
         if self.method == "CBPE":
-            return ClassifierEstimator(tuple(self.facts["classes"]), self.maps, seed)
+            classes = tuple(self.facts["classes"])
+            return ClassifierEstimator(classes, self.maps, seed, self.bootstrap)
         inputs = dle.LossInputs(
             tuple(self.facts["inputs"]["columns"]), self.facts["inputs"]["vocabularies"]
         )
@@ -101,7 +107,11 @@ class EstimatorCard:
         if not path.exists():
             raise NoCalibrationError(f"no {ESTIMATION_FILES['card']} in {folder}")
         facts = json.loads(path.read_text())
-        maps = [IsotonicMap.from_dict(m) for m in facts.get("calibration", {}).get("maps", [])]
+        calibration = facts.get("calibration", {})
+        maps = [IsotonicMap.from_dict(m) for m in calibration.get("maps", [])]
+        bootstrap = [
+            [IsotonicMap.from_dict(m) for m in refit] for refit in calibration.get("bootstrap", [])
+        ]
         models = {
             metric: dle.LossModel(
                 (folder / ESTIMATION_FILES[f"loss_{metric}"]).read_text(encoding="utf-8"),
@@ -109,7 +119,7 @@ class EstimatorCard:
             )
             for metric, entry in (facts.get("loss_models") or {}).items()
         }
-        return cls(facts, maps, models)
+        return cls(facts, maps, bootstrap, models)
 
 
 def download_card(model_id: str) -> EstimatorCard:
@@ -141,8 +151,8 @@ def _known_rows(labels: pd.Series, classes: tuple[str, ...]) -> tuple[np.ndarray
 
 
 def _classifier_facts(
-    outputs: np.ndarray, labels: pd.Series, classes: tuple[str, ...]
-) -> tuple[dict[str, Any], list[IsotonicMap]]:
+    outputs: np.ndarray, labels: pd.Series, classes: tuple[str, ...], seed: int
+) -> tuple[dict[str, Any], list[IsotonicMap], list[list[IsotonicMap]]]:
     import numpy as np
 
     truth, unknown = _known_rows(labels, classes)
@@ -163,6 +173,9 @@ def _classifier_facts(
     if len(np.unique(truth)) < 2:
         raise StepSkipped("the labelled reference rows hold one class: nothing to calibrate")
     maps = fit_maps(outputs, truth)
+    rng = np.random.default_rng(seed)
+    resamples = (rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP))
+    bootstrap = [fit_maps(outputs[rows], truth[rows]) for rows in resamples]
     calibrated = calibrate(outputs, maps)
     quality = new_quality(classes, outputs.shape[1])
     assert quality is not None
@@ -173,6 +186,7 @@ def _classifier_facts(
         "classes": list(classes),
         "calibration": {
             "maps": [m.to_dict() for m in maps],
+            "bootstrap": [[m.to_dict() for m in refit] for refit in bootstrap],
             "mapped_classes": list(classes[1:]) if len(classes) == 2 else list(classes),
             "ece_raw": expected_calibration_error(outputs, truth),
             "ece_calibrated_in_sample": expected_calibration_error(calibrated, truth),
@@ -183,7 +197,7 @@ def _classifier_facts(
         },
         "score_range": _score_range(outputs),
     }
-    return facts | {"notes": notes}, maps
+    return facts | {"notes": notes}, maps, bootstrap
 
 
 def _regressor_facts(
@@ -251,11 +265,13 @@ def fit_card(ctx: ModelContext) -> EstimatorCard:
     predictor = model_access.predictor(ctx)
     outputs = predictor.fn(features)
     if predictor.is_classifier:
-        facts, maps = _classifier_facts(outputs, labels, predictor.output_names)
+        facts, maps, bootstrap = _classifier_facts(
+            outputs, labels, predictor.output_names, ctx.seed
+        )
         models: dict[str, dle.LossModel] = {}
     elif outputs.shape[1] == 1:
         facts, models = _regressor_facts(features, outputs, labels, ctx.seed)
-        maps = []
+        maps, bootstrap = [], []
     else:
         raise StepSkipped(
             f"the model's {outputs.shape[1]} outputs are neither class probabilities "
@@ -272,4 +288,4 @@ def fit_card(ctx: ModelContext) -> EstimatorCard:
             "advice": CALIBRATION_ADVICE,
         },
     }
-    return EstimatorCard(facts, maps, models)
+    return EstimatorCard(facts, maps, bootstrap, models)
