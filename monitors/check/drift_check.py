@@ -31,6 +31,15 @@ from mlflow_clarity.monitors.check import statistics as stats
 from mlflow_clarity.monitors.check.attribution_drift import attribution_drift, importance_weights
 from mlflow_clarity.monitors.check.batch_columns import BatchColumns, IdTimeSummary, batch_schema
 from mlflow_clarity.monitors.check.column_drift import compare_column
+from mlflow_clarity.monitors.check.multivariate import multivariate_violation
+from mlflow_clarity.monitors.check.multivariate_content import (
+    ContentReader,
+    column_thresholds,
+    items_baseline,
+    multivariate_options,
+    stored_content,
+    takes_items,
+)
 from mlflow_clarity.monitors.check.stored_artifacts import (
     download_clarity_folders,
     download_shap_folder,
@@ -260,6 +269,7 @@ def check_batch(
     attribution_budget_s: float = 60.0,
     seed: int = 0,
     estimation: BatchEstimation | None = None,
+    content: ContentReader | None = None,
 ) -> CheckResult:
     """Check ``(features, labels)`` chunks against a baseline.
 
@@ -334,10 +344,12 @@ def check_batch(
         if attribution
         else {"status": "skipped", "reason": "attribution drift was not asked for"},
     }
+    if content is not None:  # image/text units and the multivariate check
+        content.add_to(drift)
     if estimation is not None:
         drift["estimated"] = estimation.result(drift)
     types = {n: sagemaker_files.inferred_type(c) for n, c in baseline.profile.columns.items()}
-    found = violations(drift, types)
+    found = violations(drift, types) + multivariate_violation(drift)
     drift["status"] = "violations" if found else "passed"
     drift["violation_count"] = len(found)
     return CheckResult(drift, found, batch_profile=batch.profile)
@@ -425,7 +437,11 @@ def run_check(
     """
 
     resolved = resolve_model_uri(model_uri)
-    if baseline is None:
+    content = stored_content(resolved.model_id)  # image/text baselines, multivariate option
+    items = baseline is None and takes_items(content)
+    if items:
+        baseline, shap_folder = items_baseline(content), None  # type: ignore[arg-type]
+    elif baseline is None:
         monitoring, shap_folder = download_clarity_folders(resolved.model_id, model_uri)
         baseline = Baseline.read(monitoring)
     else:
@@ -436,12 +452,18 @@ def run_check(
     except Exception as exc:
         report_failure(f"loading {model_uri}", exc, consequence="Only inputs are checked.")
         ctx, load_error = None, f"the model could not be loaded: {exc!r}"[:300]
+    reader = (
+        None if content is None else ContentReader(content, ctx, multivariate_options(thresholds))
+    )
     chunks = iter_chunks(data, labels, rows=chunk_rows, column_hint=list(baseline.profile.columns))
+    if reader is not None:
+        chunks = reader.chunks(data) if items else reader.tap(chunks)
     result = check_batch(
         baseline,
         chunks,
-        thresholds=thresholds,
-        ctx=ctx,
+        thresholds=column_thresholds(thresholds),
+        ctx=None if items else ctx,  # the model takes images or texts, not their properties
+        content=reader,
         shap_folder=shap_folder,
         labels_column=_label_name(labels),
         columns=columns,

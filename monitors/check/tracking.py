@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_clarity.layout import ARTIFACT_DIR
+from mlflow_clarity.monitors.check.multivariate import multivariate_metrics
 from mlflow_clarity.monitors.estimation.batch import estimated_metrics
 from mlflow_clarity.store import log_metrics, quiet_artifacts
 
@@ -66,6 +67,7 @@ def check_metrics(drift: dict[str, Any]) -> dict[str, float]:
         metrics[metric_key("quality", name)] = value
     metrics["attribution.ndcg"] = drift["attribution"].get("ndcg")
     metrics.update(estimated_metrics(drift))  # beside quality.<metric>: one chart
+    metrics.update(multivariate_metrics(drift))  # drift.multivariate.auc and its p-values
     return _finite(metrics)
 
 

@@ -25,6 +25,8 @@ VOCABULARY_MAX = 20_000
 """The vocabulary keeps at most this many units (the most frequent across documents)."""
 UNITS_PER_DOCUMENT = 2_000
 """Units of one document counted at most (bounds the cost of very long documents)."""
+UNIT_FREQUENCY = "unit_frequency"
+"""The column of the unit stream: checked like a categorical column of the top units."""
 _UNIT = re.compile(UNIT_PATTERNS["token"])
 _DIGIT = re.compile(r"\d")
 _PUNCTUATION = re.compile(r"[^\w\s]")
@@ -124,7 +126,9 @@ def text_properties(
 
 
 def unit_stream(texts: Iterable[str]) -> pd.DataFrame:
-    """Every unit of the documents as one categorical column ``unit`` (its frequencies)."""
+    """Every unit of the documents as one categorical column (:data:`UNIT_FREQUENCY`)."""
     import pandas as pd
 
-    return pd.DataFrame({"unit": pd.Series([u for t in texts for u in units(t)], dtype=object)})
+    return pd.DataFrame(
+        {UNIT_FREQUENCY: pd.Series([u for t in texts for u in units(t)], dtype=object)}
+    )

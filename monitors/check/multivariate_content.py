@@ -1,0 +1,256 @@
+"""Checks of image and text batches (and, as an option, the multivariate check of
+tables) against the ``content`` baseline stored with a model.
+
+The batch's per-item properties go through the tabular check as columns (so the column
+rules, BH q-values, violations and logging are today's); the text unit stream is
+checked as one categorical column; embeddings of a seeded sample of the batch go through
+the multivariate check (:mod:`mlflow_clarity.monitors.check.multivariate`), whose result
+is ``drift.json``'s ``multivariate`` section and, when it drifted, a
+``multivariate_drift_check`` violation.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlflow_clarity.layout import CONTENT, CONTENT_FILES
+from mlflow_clarity.monitors.baseline.batch_profile import CategoricalBatch
+from mlflow_clarity.monitors.baseline.step import Baseline
+from mlflow_clarity.monitors.check.column_drift import compare_column
+from mlflow_clarity.monitors.check.multivariate import (
+    MULTIVARIATE,
+    MultivariateOptions,
+    multivariate_drift,
+)
+from mlflow_clarity.monitors.content.baseline import (
+    TABULAR,
+    ContentBaseline,
+    numeric_matrix,
+    standardise,
+)
+from mlflow_clarity.monitors.content.batch_items import (
+    ReadLog,
+    image_chunks,
+    text_chunks,
+)
+from mlflow_clarity.monitors.content.embeddings import EmbeddingUnavailable, embed
+from mlflow_clarity.monitors.content.image_properties import image_properties
+from mlflow_clarity.monitors.content.text_properties import (
+    UNIT_FREQUENCY,
+    text_properties,
+    unit_stream,
+)
+from mlflow_clarity.store import download_files
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from mlflow_clarity.types import ModelContext
+
+
+def stored_content(model_id: str) -> ContentBaseline | None:
+    """The model's content baseline, or None when it has none."""
+    local = Path(tempfile.mkdtemp(prefix="clarity-content-"))
+    folder = download_files(model_id, CONTENT, tuple(CONTENT_FILES.values()), local)
+    if not (folder / CONTENT_FILES["manifest"]).exists():
+        return None
+    return ContentBaseline.read(folder)
+
+
+def takes_items(content: ContentBaseline | None) -> bool:
+    """Whether the batch is images or texts (checked through their properties)."""
+    return content is not None and content.modality in ("image", "text")
+
+
+def items_baseline(content: ContentBaseline) -> Baseline:
+    """The content baseline's property profile as a tabular baseline (no outputs)."""
+    assert content.profile is not None
+    manifest = content.manifest
+    return Baseline(
+        content.profile,
+        None,
+        {
+            "created_at": manifest["created_at"],
+            "data": {"fingerprint_sha256": None},
+            "columns": {n: {"role": "property"} for n in content.profile.columns},
+        },
+    )
+
+
+def multivariate_options(thresholds: dict[str, Any] | None) -> MultivariateOptions:
+    """Defaults updated by ``thresholds["multivariate"]`` (``alpha``, ``permutations``...)."""
+    import dataclasses
+
+    given = dict((thresholds or {}).get(MULTIVARIATE) or {})
+    known = {f.name for f in dataclasses.fields(MultivariateOptions)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"unknown multivariate option(s) {unknown}; known: {sorted(known)}")
+    return MultivariateOptions(**given)
+
+
+def column_thresholds(thresholds: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The overrides without the multivariate options (the column checks' own)."""
+    if not thresholds or MULTIVARIATE not in thresholds:
+        return thresholds
+    return {k: v for k, v in thresholds.items() if k != MULTIVARIATE}
+
+
+@dataclass
+class _Sample:
+    """A seeded uniform sample of at most ``size`` vectors, computed only for the items
+    that can enter it (a reservoir on random keys)."""
+
+    size: int
+    rng: np.random.Generator
+    keys: Any = None
+    vectors: Any = None
+    pending: Any = None
+
+    def offer(self, count: int) -> np.ndarray:
+        """Positions of ``count`` new items that would enter the sample, with their keys."""
+        import numpy as np
+
+        keys = self.rng.random(count)
+        self.pending = keys
+        if self.keys is None or len(self.keys) < self.size:
+            return np.arange(count)
+        return np.flatnonzero(keys < self.keys.max())
+
+    def add(self, positions: np.ndarray, vectors: np.ndarray) -> None:
+        """Add the vectors of the items :meth:`offer` chose."""
+        import numpy as np
+
+        keys = self.pending[positions]
+        if self.keys is not None:
+            keys = np.concatenate([self.keys, keys])
+            vectors = np.vstack([self.vectors, vectors])
+        keep = np.argsort(keys, kind="stable")[: self.size]
+        self.keys, self.vectors = keys[keep], vectors[keep]
+
+
+@dataclass
+class ContentReader:
+    """Reads a batch for the content check and keeps what the tabular check does not.
+
+    Attributes:
+        content: The stored content baseline.
+        ctx: The loaded model (embeddings from its penultimate layer), or None.
+        options: The multivariate check's options.
+    """
+
+    content: ContentBaseline
+    ctx: ModelContext | None
+    options: MultivariateOptions = field(default_factory=MultivariateOptions)
+    log: ReadLog = field(default_factory=ReadLog)
+    units: CategoricalBatch | None = None
+    sample: _Sample | None = None
+    embedding_error: str | None = None
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(self.options.seed)
+        self.sample = _Sample(self.options.max_rows, rng)
+        if self.content.units is not None:
+            self.units = CategoricalBatch(self.content.units.columns[UNIT_FREQUENCY])
+
+    @property
+    def _embedding(self) -> dict[str, Any]:
+        return dict(self.content.manifest.get("embedding") or {})
+
+    def _offer(self, count: int, vectors_of: Any) -> None:
+        """Embed the items of a chunk that enter the sample (once an error, no more)."""
+        if self.content.pca is None or self.embedding_error is not None:
+            return
+        assert self.sample is not None
+        positions = self.sample.offer(count)
+        if len(positions) == 0:
+            return
+        try:
+            vectors = vectors_of(positions)
+        except EmbeddingUnavailable as exc:
+            self.embedding_error = str(exc)
+            return
+        self.sample.add(positions, self.content.pca.transform(vectors))
+
+    def _embed(self, items: Any) -> np.ndarray:
+        embedding = self._embedding
+        modality = self.content.manifest["modality"]
+        model = None if self.ctx is None else self.ctx.model
+        return embed(
+            embedding["kind"],
+            items,
+            model=model,
+            layout=modality.get("layout"),
+            seed=int(embedding.get("seed", 0)),
+        )
+
+    def chunks(self, data: Any) -> Iterator[tuple[pd.DataFrame, None]]:
+        """Property frames of the batch's images or texts, as the tabular check reads."""
+        modality = self.content.manifest["modality"]
+        if modality["kind"] == "image":
+            for chunk in image_chunks(data, self.content.manifest, self.log):
+                self._offer(len(chunk.resized), lambda p, c=chunk: self._embed(c.resized[p]))
+                for group in chunk.groups:
+                    yield image_properties(group, modality["layout"]), None
+            return
+        vocabulary = self.content.vocabulary
+        assert vocabulary is not None
+        for texts in text_chunks(data, modality["column"]):
+            self._offer(len(texts), lambda p, t=texts: self._embed([t[i] for i in p]))
+            if self.units is not None:
+                self.units.update(unit_stream(texts)[UNIT_FREQUENCY])
+            yield text_properties(texts, vocabulary), None
+
+    def tap(self, chunks: Iterator[tuple[pd.DataFrame, Any]]) -> Iterator[tuple[pd.DataFrame, Any]]:
+        """Pass table chunks through, keeping a sample of their numeric columns."""
+        embedding = self._embedding
+        columns = list(embedding.get("columns") or [])
+        for chunk in chunks:
+            features = chunk[0]
+            if all(c in features.columns for c in columns):
+                self._offer(
+                    len(features),
+                    lambda p, f=features: standardise(
+                        numeric_matrix(f.iloc[p], columns), embedding
+                    ),
+                )
+            else:
+                self.embedding_error = "the batch lacks some of the baseline's numeric columns"
+            yield chunk
+
+    def _multivariate(self) -> dict[str, Any]:
+        embedding = self._embedding
+        space = (
+            "numeric columns"
+            if embedding.get("kind") == TABULAR
+            else f"embedding ({embedding.get('kind')})"
+        )
+        if self.content.embeddings is None:
+            reason = embedding.get("reason", "the baseline has no embeddings")
+            return {"status": "skipped", "reason": reason, "space": space}
+        if self.embedding_error is not None:
+            return {"status": "skipped", "reason": self.embedding_error, "space": space}
+        assert self.sample is not None
+        if self.sample.vectors is None:
+            return {"status": "skipped", "reason": "no batch items were embedded", "space": space}
+        found = multivariate_drift(self.content.embeddings, self.sample.vectors, self.options)
+        return {**found, "space": space}
+
+    def add_to(self, drift: dict[str, Any]) -> None:
+        """Add the unit profile's comparison, the multivariate check and what reading
+        skipped to a check's ``drift.json`` content (before its violations are listed)."""
+        if self.units is not None and self.units.rows:
+            drift["columns"][UNIT_FREQUENCY] = compare_column(self.units, drift["thresholds"])
+        if takes_items(self.content):
+            drift["batch"]["content"] = {
+                "modality": self.content.modality,
+                **(self.log.to_dict() if self.content.modality == "image" else {}),
+            }
+        drift[MULTIVARIATE] = self._multivariate()
