@@ -9,6 +9,8 @@ content as well as in shape, so that Deequ-style readers compute what we compute
   weight ``2**i`` (level 0 holds raw values), so the weights sum to ``num_present``
   exactly as in Deequ's ``QuantileNonSample``. They are the levels of the profile's own
   DataSketches KLL sketch (k=200); ``parameters`` gives Deequ's shrinking factor and that k.
+  A discrete integer column (at most 20 values, counted exactly) is written exactly: each
+  value sits in level i for each bit i of its count.
 - ``kll.buckets``: always 10 equal-width buckets between min and max, integer counts from
   the sketch's weighted ranks as Deequ computes them (``[low, high)``, the last one
   closed), which sum to ``num_present``.
@@ -70,6 +72,19 @@ def kll_levels(sketch: Any) -> list[list[float]]:
     return levels
 
 
+def exact_levels(counts: dict[float, int]) -> list[list[float]]:
+    """Exact value counts as compactor levels: a value goes to level i for each bit i of
+    its count, so every value's weight is exactly its count (a discrete column)."""
+    levels: list[list[float]] = []
+    for value, count in sorted(counts.items()):
+        for level in range(int(count).bit_length()):
+            if count >> level & 1:
+                while len(levels) <= level:
+                    levels.append([])
+                levels[level].append(float(value))
+    return levels
+
+
 def _weighted_items(levels: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
     """Items of all levels, sorted, with their cumulative weights."""
     import numpy as np
@@ -112,7 +127,8 @@ def _common(present: int, missing: int) -> dict[str, int]:
 
 def _numeric(name: str, column: NumericProfile) -> dict[str, Any]:
     assert column.min is not None and column.max is not None
-    levels = kll_levels(column.sketch)
+    # a discrete column's exact counts; otherwise the sketch's own levels
+    levels = exact_levels(column.values) if column.values else kll_levels(column.sketch)
     return {
         "name": name,
         "inferred_type": _numeric_type(column),
