@@ -205,4 +205,8 @@ def test_lime_stays_within_its_share_of_the_budget(tmp_path: Path) -> None:
     data = _json(tmp_path, "lime/explanations.json")
     assert 1 <= len(data["rows"]) < 40
     assert any(f["reason"] == "time budget used up" for f in data["failed_rows"])
-    assert result.truncated == f"time budget: explained {len(data['rows'])} of 40 rows"
+    explained = len(data["rows"])
+    assert result.truncated.startswith(f"time budget: explained {explained} of 40 rows")
+    measured = sum(row["stability_jaccard"] is not None for row in data["rows"])
+    if measured < explained:  # rows first: stability under the other seeds if time is left
+        assert f"stability under 3 seeds on {measured} of {explained} rows" in result.truncated

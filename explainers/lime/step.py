@@ -6,6 +6,8 @@ with ``lime``'s tabular explainer in discretised mode, on the raw columns (categ
 and string columns as categories). Every explanation reports the R² of its local fit and
 the gap between the local and the model's prediction; low-fidelity fits are flagged; the
 same rows are explained under three seeds to measure how stable the top features are.
+Within the step's share of the time budget, rows come first and stability second: the
+rows left out and the rows without stability are recorded.
 
 Options (``autolog(step_options={"lime": {...}})``): ``rows`` (10), ``num_samples``
 (5000), ``num_features`` (all, at most 20), ``min_r2`` (0.3), ``stability_seeds`` (3).
@@ -222,11 +224,17 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     min_r2 = float(options.get("min_r2", MIN_R2))
     output = _write(workspace.out_dir, setup, explained, failed, min_r2, seeds, timings)
     out_of_time = sum(f["reason"] == OUT_OF_TIME for f in failed)
-    if not out_of_time:
+    measured = sum(row["stability_jaccard"] is not None for row in explained)
+    notes = []
+    if out_of_time:
+        notes.append(
+            f"time budget: explained {len(explained)} of {len(explained) + out_of_time} rows"
+        )
+    if len(seeds) > 1 and measured < len(explained):
+        notes.append(f"stability under {len(seeds)} seeds on {measured} of {len(explained)} rows")
+    if not notes:
         return output
-    wanted = len(explained) + out_of_time
-    truncated = f"time budget: explained {len(explained)} of {wanted} rows"
-    return dataclasses.replace(output, truncated=truncated)
+    return dataclasses.replace(output, truncated="; ".join(notes))
 
 
 def _explain_rows(
@@ -238,12 +246,13 @@ def _explain_rows(
     seeds: list[int],
     first_estimate: float,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
-    """Explain each row under every seed, within the step's share of the budget.
+    """Explain the rows, then their stability under the other seeds, within the step's share.
 
-    A row that fails is recorded and the others go on. The cost of one explanation is
-    estimated from one model call (``first_estimate``), then measured on every row; a
-    row is started only if its explanation fits in the share, and the extra seeds only
-    if they fit too (else that row's stability is None).
+    Rows come first: each row is explained under the first seed if its explanation is
+    expected to fit in the share (the cost estimated from one model call,
+    ``first_estimate``, then measured on every row); a row that fails is recorded and the
+    others go on. Then, row by row while they fit, the explained rows are explained again
+    under the other seeds (a row without them has stability None).
 
     Returns the explained rows, the failed rows, and the seconds spent on the
     explanations themselves (first seed) and on the extra seeds for stability.
@@ -262,20 +271,28 @@ def _explain_rows(
         try:
             tick = time.perf_counter()
             first = _explain_row(setup, explainers[0], x[row])
-            tock = time.perf_counter()
-            per_explanation = tock - tick if explained else max(first_estimate, tock - tick)
-            extra = per_explanation * (len(explainers) - 1)
-            fits = time.monotonic() + HEADROOM * extra <= share_end
-            others = [_explain_row(setup, e, x[row])["weights"] for e in explainers[1:] if fits]
         except Exception as exc:  # one row failing does not stop the others
             logger.info("lime: row %d failed: %r", reference_row, exc)
             failed.append({"reference_row": reference_row, "reason": repr(exc)[:300]})
             continue
-        timings["explain_s"] += tock - tick
-        timings["stability_s"] += time.perf_counter() - tock
-        stable = _stability([first["weights"], *others]) if others else None
-        first["stability_jaccard"] = stable
+        seconds = time.perf_counter() - tick
+        per_explanation = seconds if explained else max(first_estimate, seconds)
+        timings["explain_s"] += seconds
+        first["stability_jaccard"] = None
         explained.append({"reference_row": reference_row, "sample_row": row, **first})
+    extra = per_explanation * (len(explainers) - 1)
+    for entry in explained:
+        if len(explainers) < 2 or time.monotonic() + HEADROOM * extra > share_end:
+            break
+        tick = time.perf_counter()
+        try:
+            row = x[entry["sample_row"]]
+            others = [_explain_row(setup, e, row)["weights"] for e in explainers[1:]]
+        except Exception as exc:  # the row keeps its explanation, without stability
+            logger.info("lime: stability of row %d failed: %r", entry["reference_row"], exc)
+            continue
+        timings["stability_s"] += time.perf_counter() - tick
+        entry["stability_jaccard"] = _stability([entry["weights"], *others])
     return explained, failed, timings
 
 

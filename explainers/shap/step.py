@@ -68,8 +68,10 @@ TREE_CHUNK_MAX_ROWS = 1_024  # TreeSHAP costs no model calls: bigger chunks, few
 PLOT_SECONDS = 3.0  # every plot, 30 features, on a busy 2-core machine: about 2 s
 AGREEMENT_ROWS = 50
 TOP_FEATURES_TAG = 5
-_BUDGET_SHARE = 0.5  # of the step's budget for the explanation itself; the rest for quality
-_BUDGET_SHARE_ALONE = 0.9  # without plots and background agreement (drift checks)
+# Shares of the step's budget for explaining rows; the rest is for the quality checks
+_BUDGET_SHARE = 0.5  # plots and a second background (re-explains AGREEMENT_ROWS rows)
+_BUDGET_SHARE_PLOTS = 0.75  # plots only (TreeSHAP needs no background)
+_BUDGET_SHARE_ALONE = 0.9  # neither (drift checks)
 
 
 @dataclass
@@ -120,11 +122,14 @@ def _model_rows_per_row(algorithm: str, setup: ExplainSetup, background: np.ndar
     return permutation_evaluations(n, dict(setup.ctx.options)) * len(background)
 
 
-def _explanation_share(options: Any) -> float:
-    """The share of the step's budget for explaining rows: half when plots and the
-    background agreement need the rest, nearly all without them (drift checks)."""
-    extras = options.get("plots", True) or options.get("background_agreement", True)
-    return _BUDGET_SHARE if extras else _BUDGET_SHARE_ALONE
+def _explanation_share(options: Any, algorithm: str) -> float:
+    """The share of the step's budget for explaining rows: half when the background
+    agreement (and the plots) need the rest, three quarters when only the plots do,
+    nearly all without either (drift checks)."""
+    agreement = options.get("background_agreement", True) and algorithm not in TREES
+    if agreement:
+        return _BUDGET_SHARE
+    return _BUDGET_SHARE_PLOTS if options.get("plots", True) else _BUDGET_SHARE_ALONE
 
 
 def _estimated_seconds_per_row(
@@ -148,6 +153,7 @@ def _explain_in_chunks(
     x: np.ndarray,
     background: np.ndarray,
     workspace: StepWorkspace,
+    step_ends: float,
 ) -> tuple[Attribution, str | None]:
     """Explain rows chunk by chunk until they are done or the time share is used up.
 
@@ -158,16 +164,18 @@ def _explain_in_chunks(
     one timed model call (TreeSHAP calls no model: its first chunks measure it), then
     re-measured on every later chunk (the latest chunk's rate, so a machine that slows
     down is noticed at once); a chunk starts only if it is expected to end within the
-    share. Rows explained so far are kept.
+    share, and never after ``step_ends`` (the step's whole budget counted from its
+    start: one-off costs such as importing shap shorten the explanation rather than
+    the steps after it). Rows explained so far are kept.
 
     Returns:
         The attribution of the rows explained (a prefix of ``x``) and, when it stopped
         early, why and how far it got.
     """
-    share = _explanation_share(setup.ctx.options)
+    share = _explanation_share(setup.ctx.options, choice.algorithm)
     per_row, largest = 0.0, TREE_CHUNK_MAX_ROWS  # trees: measured on the first chunks
     if choice.algorithm in MODEL_AGNOSTIC:
-        available = workspace.work_until(share) - time.monotonic()
+        available = min(workspace.work_until(share), step_ends) - time.monotonic()
         per_row = _estimated_seconds_per_row(choice, setup, background, available)
         largest = CHUNK_MAX_ROWS
     parts: list[Attribution] = []
@@ -178,7 +186,7 @@ def _explain_in_chunks(
         tick = time.monotonic()
         parts.append(ALGORITHMS[choice.algorithm](setup, x[done : done + size], background, index))
         if index == 0:
-            stop_at = workspace.work_until(share)
+            stop_at = min(workspace.work_until(share), step_ends)
         else:
             per_row = (time.monotonic() - tick) / size
         done += size
@@ -204,7 +212,11 @@ def _rows_wanted(choice: Choice, setup: ExplainSetup, x: np.ndarray) -> np.ndarr
 
 
 def _explain_with_fallbacks(
-    setup: ExplainSetup, x: np.ndarray, background: np.ndarray, workspace: StepWorkspace
+    setup: ExplainSetup,
+    x: np.ndarray,
+    background: np.ndarray,
+    workspace: StepWorkspace,
+    step_ends: float,
 ) -> tuple[Choice, Attribution, np.ndarray, np.ndarray, _Attempts]:
     """Try the chain; return the choice, attribution, rows explained and their positions.
 
@@ -220,7 +232,7 @@ def _explain_with_fallbacks(
             rows = _rows_wanted(choice, setup, x[keep])
             if choice.algorithm in CHUNKED:
                 attribution, attempts.truncated = _explain_in_chunks(
-                    choice, setup, rows, background, workspace
+                    choice, setup, rows, background, workspace, step_ends
                 )
                 rows = rows[: len(attribution.values)]
             else:
@@ -288,6 +300,8 @@ def _card(
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     import numpy as np
+
+    step_ends = workspace.work_until()  # this step's budget, counted from its start
     import shap  # noqa: F401  # imported before anything is timed: seconds when cold
 
     started = time.monotonic()
@@ -312,7 +326,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     else:
         background = _background(pool, bg_rows, ctx.seed)
     choice, attribution, rows, ids, attempts = _explain_with_fallbacks(
-        setup, x, background, workspace
+        setup, x, background, workspace, step_ends
     )
     reference_rows = ctx.reference.positions(int(ids.max()) + 1)[ids]
     quality = {

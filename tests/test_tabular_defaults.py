@@ -1,0 +1,161 @@
+"""Typical tabular models within the default budget: sklearn pipelines ending in trees get
+exact TreeSHAP per input column, every step stops at its share and says so, and the
+documented defaults are the ones in the code (issue 16)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_clarity.config import DEFAULT_BUDGET_S, EXPLAIN_BUDGET_S, ClarityConfig
+from mlflow_clarity.explainers.lime import step as lime_step
+from mlflow_clarity.explainers.shap import step as shap_step
+from mlflow_clarity.explainers.shap.algorithms import AlgorithmUnavailable, input_owners
+from mlflow_clarity.pipeline import run_pipeline
+
+from helpers import config, context, registered
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+
+
+def _mixed(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(
+        {
+            "num0": rng.normal(size=rows),
+            "num1": rng.normal(size=rows),
+            "colour": rng.choice(["red", "green", "blue"], size=rows),
+            "size": pd.Categorical(rng.choice(["S", "M", "L"], size=rows)),
+        }
+    )
+    logit = 2 * x["num0"] + (x["colour"] == "red") * 1.5 - (x["size"] == "L") * 1.0
+    return x, pd.Series((logit + rng.normal(size=rows) > 0).astype(int))
+
+
+def _pipeline(final: Any, x: pd.DataFrame, y: pd.Series) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    columns = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), ["num0", "num1"]),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"]),
+        ]
+    )
+    return make_pipeline(columns, final).fit(x, y)
+
+
+def _shap(tmp_path: Path, model: Any, x: pd.DataFrame, budget_s: float = 60.0) -> Any:
+    (spec,) = shap_step.clarity_explainers()
+    cfg = config(budget_s=budget_s, step_options={"shap": {"plots": False}})
+    (result,) = run_pipeline(context(x, model=model), [registered(spec)], cfg, tmp_path)
+    assert result.status == "ok", result.reason
+    folder = tmp_path / "explanations/shap"
+    card = json.loads((folder / "card.json").read_text())
+    quality = json.loads((folder / "quality.json").read_text())
+    return result, card, quality, pd.read_parquet(folder / "values.parquet")
+
+
+def test_pipeline_ending_in_trees_gets_tree_shap_summed_per_input_column(tmp_path) -> None:
+    import shap
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    x, y = _mixed(400)
+    model = _pipeline(GradientBoostingClassifier(n_estimators=20, random_state=0), x, y)
+    result, card, quality, values = _shap(tmp_path, model, x)
+    assert card["explainer"] == "pipeline_tree", card["fallbacks"]
+    assert card["output_space"] == "margin (log-odds)"
+    assert result.metrics["clarity.shap.rows_explained"] == 400  # trees: every reference row
+    assert quality["additivity"]["max"] < 1e-6
+    # the same as TreeSHAP on the transformed columns, one-hot columns added per input
+    values = values.sort_values("reference_row")
+    transformed = model[:-1].transform(x.iloc[values["reference_row"].to_numpy()])
+    per_output = shap.TreeExplainer(model[-1]).shap_values(transformed)
+    grouped = np.column_stack(
+        [per_output[:, :2], per_output[:, 2:5].sum(axis=1), per_output[:, 5:8].sum(axis=1)]
+    )
+    columns = list(x.columns)
+    np.testing.assert_allclose(values[columns].to_numpy(), grouped, atol=1e-9)
+    ranking = json.loads((tmp_path / "explanations/shap/global.json").read_text())["ranking"]
+    assert ranking[0] == "num0" and ranking[-1] == "num1"
+
+
+def test_preprocessing_that_mixes_columns_falls_back_with_the_reason(tmp_path) -> None:
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
+    y = x["a"] * x["b"] + x["c"]
+    model = make_pipeline(
+        PolynomialFeatures(degree=2), RandomForestRegressor(n_estimators=5, random_state=0)
+    ).fit(x, y)
+    _, card, quality, _ = _shap(tmp_path, model, x.head(30))
+    assert card["explainer"] == "exact"
+    (fallback,) = card["fallbacks"]
+    assert fallback["explainer"] == "pipeline_tree"
+    assert "mixes input columns" in fallback["reason"]
+    assert quality["additivity"]["max"] < 1e-6
+
+
+def test_input_owners_trace_each_transformed_column() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    x, _ = _mixed(50)
+    columns = ColumnTransformer(
+        [("n", StandardScaler(), ["num1", "num0"]), ("c", OneHotEncoder(), ["size"])],
+        remainder="drop",
+    ).fit(x)
+    # num1, num0, then size's three categories; colour is dropped
+    assert input_owners(columns, x).tolist() == [1, 0, 3, 3, 3]
+    numeric = x[["num0", "num1"]]
+    try:
+        input_owners(PCA(n_components=2).fit(numeric), numeric)
+    except AlgorithmUnavailable as exc:
+        assert "'num0' and 'num1'" in str(exc)
+    else:
+        raise AssertionError("PCA mixes its input columns")
+
+
+def test_tree_shap_stops_at_its_share_and_says_how_far_it_got(tmp_path) -> None:
+    """A forest too slow to explain every row in the budget: the step is ok, explains a
+    prefix, and records how many of the rows it wanted."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = _mixed(3000)
+    forest = RandomForestClassifier(n_estimators=60, random_state=0, n_jobs=1)
+    model = _pipeline(forest, x, y)
+    result, card, _, values = _shap(tmp_path, model, x, budget_s=2.0)
+    explained = int(result.metrics["clarity.shap.rows_explained"])
+    assert 1 <= explained < 3000
+    assert result.truncated == card["truncated"]
+    assert f"explained {explained:,} of 3,000 rows with pipeline_tree" in result.truncated
+    assert values["reference_row"].nunique() == explained
+
+
+def test_documented_defaults_are_the_code_defaults() -> None:
+    """docs/performance.md states the defaults; they must be the code's."""
+    text = DOCS.read_text()
+    documented = {
+        name: float(value.replace(",", ""))
+        for name, value in re.findall(r"^\| `([^`]+)` \| ([\d,.]+) ", text, flags=re.M)
+    }
+    assert documented == {
+        "budget_s": DEFAULT_BUDGET_S,
+        "explain --budget": EXPLAIN_BUDGET_S,
+        "sample_rows": ClarityConfig().sample_rows,
+        "shap.tree_max_rows": shap_step.TREE_MAX_ROWS,
+        "shap.background_rows": shap_step.BACKGROUND_ROWS,
+        "lime.rows": lime_step.ROWS,
+        "lime.num_samples": lime_step.NUM_SAMPLES,
+    }
+    assert ClarityConfig().budget_s == DEFAULT_BUDGET_S
