@@ -6,14 +6,14 @@ import pytest
 
 import mlflow_clarity
 from mlflow_clarity import ClarityWarning
-from mlflow_clarity.config import current_config
+from mlflow_clarity.config import DEFAULT_BUDGET_S, current_config
 
 
 def test_defaults() -> None:
     cfg = current_config()
     assert (cfg.enabled, cfg.budget_s, cfg.sample_rows, cfg.seed, cfg.background) == (
         True,
-        120.0,
+        DEFAULT_BUDGET_S,
         2000,
         0,
         False,
@@ -41,10 +41,10 @@ def test_empty_steps_variable_selects_no_step(monkeypatch: pytest.MonkeyPatch) -
 def test_bad_environment_value_warns_and_uses_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_CLARITY_BUDGET_S", "lots")
     with pytest.warns(ClarityWarning, match="MLFLOW_CLARITY_BUDGET_S"):
-        assert current_config().budget_s == 120.0
+        assert current_config().budget_s == DEFAULT_BUDGET_S
     monkeypatch.setenv("MLFLOW_CLARITY_BUDGET_S", "-1")
     with pytest.warns(ClarityWarning, match="budget_s must be positive"):
-        assert current_config().budget_s == 120.0
+        assert current_config().budget_s == DEFAULT_BUDGET_S
 
 
 def test_code_options_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,4 +87,4 @@ def test_disabled_plugins_from_env_and_code_are_merged(monkeypatch: pytest.Monke
 def test_bad_code_options_are_clear_errors(options, error, match) -> None:
     with pytest.raises(error, match=match):
         mlflow_clarity.autolog(**options)
-    assert current_config().budget_s == 120.0  # nothing half-applied
+    assert current_config().budget_s == DEFAULT_BUDGET_S  # nothing half-applied
