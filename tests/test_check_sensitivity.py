@@ -203,3 +203,19 @@ def test_check_wires_the_share_and_quality_tests(tracking: str) -> None:
     found = result.drift["quality"]["degraded"]
     assert {"accuracy"} <= {d["metric"] for d in found}
     assert all("noise" in d["limit"] for d in found)
+
+
+def test_column_names_and_order_do_not_change_the_verdicts(baseline: Baseline) -> None:
+    """The same data under other names, in another order, gives the same statistics
+    (the report's 5-of-5 vs 1-of-5 on a renamed copy did not come from the names)."""
+    rng = np.random.default_rng(8)
+    reference = _table(BASELINE_ROWS, np.random.default_rng(0))
+    names = {c: f"renamed_{i}" for i, c in enumerate(reversed(reference.columns))}
+    renamed = build_baseline(reference[list(reversed(reference.columns))].rename(columns=names))
+    batch = _table(BATCH_ROWS, rng, moved="plan")
+    mine = _drifted(baseline, batch)
+    theirs = _drifted(renamed, batch.rename(columns=names))
+    for name, dist in mine.items():
+        other = theirs[names[name]]
+        assert dist["status"] == other["status"]
+        assert dist["largest_change"] == other["largest_change"]

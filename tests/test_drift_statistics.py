@@ -68,3 +68,17 @@ def test_central_moments_merge_exactly() -> None:
     assert merged.mean == pytest.approx(values.mean(), rel=1e-12)
     assert merged.std_dev == pytest.approx(values.std(), rel=1e-9)
     assert merged.kurtosis == pytest.approx(len(d) * (d**4).sum() / (d**2).sum() ** 2, rel=1e-7)
+
+
+def test_z_critical_is_bonferroni_over_the_tests() -> None:
+    assert stats.z_critical(0.05, 1) == pytest.approx(1.959964, abs=1e-5)
+    assert stats.z_critical(0.003, 5) == pytest.approx(3.4316, abs=1e-4)  # 0.0003 each side
+    assert stats.z_critical(0.003, 0) == stats.z_critical(0.003, 1)
+
+
+def test_share_standard_errors_match_the_spread_of_share_differences() -> None:
+    rng = np.random.default_rng(3)
+    n, m, p = 5000, 50_000, 0.25
+    differences = rng.binomial(n, p, 4000) / n - rng.binomial(m, p, 4000) / m
+    expected = stats.share_standard_errors(np.array([p]), n, m)[0]
+    assert differences.std() == pytest.approx(expected, rel=0.05)
