@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_COUNTED_VALUES = 100_000
+PROFILE_SAMPLE_ROWS = 1000
 
 
 def _coerce_numeric(column: pd.Series, logical_type: str) -> tuple[np.ndarray, int]:
@@ -229,6 +230,6 @@ class BatchProfile:
             if name in names:
                 summary.update(chunk[names[name]])
         own = chunk[present].rename(columns=str)
-        if self.profile is None:
-            self.profile = DataProfile.empty_like(own)
+        if self.profile is None:  # its bins are never used: a few rows set types and edges
+            self.profile = DataProfile.empty_like(own.head(PROFILE_SAMPLE_ROWS))
         self.profile.update(own)
