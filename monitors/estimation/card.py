@@ -13,7 +13,9 @@ training rows are over-confident, so held-out labelled rows make the honest refe
 from __future__ import annotations
 
 import json
+import math
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 FIT_ROWS = 100_000
 DLE_ROWS = 50_000
+DLE_CELLS = 5_000_000
+"""At most this many input cells (rows x columns) train the loss models."""
 MIN_ROWS = 200
 RANGE_QUANTILES = (0.001, 0.999)
 BOOTSTRAP = 20
@@ -201,7 +205,7 @@ def _classifier_facts(
 
 
 def _regressor_facts(
-    features: pd.DataFrame, outputs: np.ndarray, labels: pd.Series, seed: int
+    features: pd.DataFrame, outputs: np.ndarray, labels: pd.Series, seed: int, deadline: float
 ) -> tuple[dict[str, Any], dict[str, dle.LossModel]]:
     import importlib.util
 
@@ -217,16 +221,18 @@ def _regressor_facts(
             f"{int(keep.sum())} reference rows have a numeric label and prediction; "
             f"loss estimation needs {MIN_ROWS}"
         )
-    rows = np.flatnonzero(keep)[:DLE_ROWS]
+    limit = max(MIN_ROWS, min(DLE_ROWS, DLE_CELLS // (features.shape[1] + 1)))
+    rows = np.flatnonzero(keep)[:limit]
     features, outputs, truth = features.iloc[rows], outputs[rows], truth[rows]
     inputs = dle.LossInputs.fit(features)
     matrix = inputs.matrix(features, outputs[:, 0])
-    models = {
-        metric: dle.fit_loss_model(
-            matrix, dle.loss_of(metric, outputs[:, 0], truth), inputs.categorical(), seed
-        )
-        for metric in dle.LOSSES
-    }
+    models, notes = {}, []
+    for left, metric in zip(range(len(dle.LOSSES), 0, -1), dle.LOSSES, strict=True):
+        own = time.monotonic() + (deadline - time.monotonic()) / left  # an equal share each
+        loss = dle.loss_of(metric, outputs[:, 0], truth)
+        models[metric], stopped = dle.fit_loss_model(matrix, loss, inputs.categorical(), seed, own)
+        if stopped:
+            notes.append(f"time budget: the {metric} loss model stopped boosting early")
     quality = new_quality((), 1)
     assert quality is not None
     quality.update(outputs, pd.Series(truth))
@@ -240,13 +246,17 @@ def _regressor_facts(
         "loss_rows": len(rows),
         "reference": {"metrics": quality.metrics()},
         "score_range": _score_range(outputs),
-        "notes": [],
+        "notes": notes,
     }
     return facts, models
 
 
-def fit_card(ctx: ModelContext) -> EstimatorCard:
+def fit_card(ctx: ModelContext, deadline: float = math.inf) -> EstimatorCard:
     """Fit the card on a seeded sample of the labelled reference rows.
+
+    Args:
+        ctx: The model's context, with labelled reference data.
+        deadline: ``time.monotonic()`` value by which the loss models stop boosting.
 
     Raises:
         StepSkipped: No labels, too few rows, labels the model cannot have, or outputs that
@@ -270,7 +280,7 @@ def fit_card(ctx: ModelContext) -> EstimatorCard:
         )
         models: dict[str, dle.LossModel] = {}
     elif outputs.shape[1] == 1:
-        facts, models = _regressor_facts(features, outputs, labels, ctx.seed)
+        facts, models = _regressor_facts(features, outputs, labels, ctx.seed, deadline)
         maps, bootstrap = [], []
     else:
         raise StepSkipped(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,11 +124,27 @@ def loss_of(metric: str, predictions: np.ndarray, truth: np.ndarray) -> np.ndarr
 
 
 def fit_loss_model(
-    matrix: np.ndarray, loss: np.ndarray, categorical: list[int], seed: int
-) -> LossModel:
-    """Fit a nanny model on a seeded 75/25 split (early stopping and residual spread)."""
+    matrix: np.ndarray,
+    loss: np.ndarray,
+    categorical: list[int],
+    seed: int,
+    deadline: float = math.inf,
+) -> tuple[LossModel, bool]:
+    """Fit a nanny model on a seeded 75/25 split (early stopping and residual spread).
+
+    Returns:
+        The model, and whether ``deadline`` (a ``time.monotonic()`` value) stopped the
+        boosting before early stopping did.
+    """
     import lightgbm
     import numpy as np
+
+    stopped = []
+
+    def stop_at_deadline(env: Any) -> None:
+        if time.monotonic() > deadline:
+            stopped.append(env.iteration)
+            raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
     order = np.random.default_rng(seed).permutation(len(loss))
     cut = int(len(loss) * (1 - HOLDOUT))
@@ -140,11 +157,11 @@ def fit_loss_model(
         train,
         num_boost_round=MAX_ROUNDS,
         valid_sets=[valid],
-        callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)],
+        callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False), stop_at_deadline],
     )
     text = booster.model_to_string(num_iteration=booster.best_iteration or None)
     predicted = LossModel(text, 0.0).predict(matrix[held])
-    return LossModel(text, float(np.std(loss[held] - predicted)))
+    return LossModel(text, float(np.std(loss[held] - predicted))), bool(stopped)
 
 
 @dataclass

@@ -25,7 +25,7 @@ STEP_NAME = "estimation"
 
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
-    card = fit_card(ctx)
+    card = fit_card(ctx, workspace.work_until())
     card.write(workspace.out_dir)
     facts = card.facts
     metrics = facts["reference"]["metrics"]
@@ -34,6 +34,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
         metrics={"rows": facts["data"]["rows"], **reference},
         summary={"method": card.method, "rows": facts["data"]["rows"], "notes": facts["notes"]},
         results={"card": card},
+        truncated="; ".join(n for n in facts["notes"] if n.startswith("time budget")) or None,
     )
 
 
