@@ -37,7 +37,7 @@ def _violation(feature: str, check: str, description: str, **extra: Any) -> dict
 
 def _value_sentence(value: float) -> str:
     """SageMaker's sentence for a value outside its constraint."""
-    return f"Value: {value!r} does not meet the constraint requirement! "
+    return f"Value: {float(value)!r} does not meet the constraint requirement! "
 
 
 def split(found: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -97,8 +97,8 @@ def _drift_description(d: dict[str, Any]) -> str:
     q = d.get("q_value")
     evidence = f"; BH-corrected p {q:.3g}" if q is not None else ""
     return (
-        f"Baseline drift distance: {fired['value']!r} exceeds threshold: "
-        f"{fired['threshold']!r}. {_rule_text(fired, d)}, level {d['level']}. "
+        f"Baseline drift distance: {float(fired['value'])!r} exceeds threshold: "
+        f"{float(fired['threshold'])!r}. {_rule_text(fired, d)}, level {d['level']}. "
         f"Other rules: {others or 'none'}. "
         f"Method: {d['method']}; n={d['n']} vs baseline n={d['baseline_n']}{evidence}."
     )
