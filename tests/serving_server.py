@@ -102,11 +102,16 @@ class ScoringServer:
 
 
 def clarity_server(
-    root: Path, uri: str, tracking_uri: str, *options: str, name: str = "clarity"
+    root: Path,
+    uri: str,
+    tracking_uri: str,
+    *options: str,
+    name: str = "clarity",
+    env: dict[str, str] | None = None,
 ) -> ScoringServer:
     """``mlflow-clarity serve URI [options]`` (started; call ``wait_ready``)."""
     script = str(Path(sys.executable).parent / "mlflow-clarity")
-    env = {"MLFLOW_TRACKING_URI": tracking_uri}
+    env = {"MLFLOW_TRACKING_URI": tracking_uri, **(env or {})}
     return ScoringServer([script, "serve", uri, *options], root, name, env)
 
 

@@ -308,6 +308,8 @@ def check_batch(
     for features, labels, *captured in chunks:  # a capture folder adds the model's outputs
         batch.update(features)
         id_time.update(features)
+        if estimation is not None:
+            estimation.see_ids(features, columns.id)
         has_labels |= labels is not None
         if outputs is not None:
             outputs.update(features, labels, *captured)

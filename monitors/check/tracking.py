@@ -19,6 +19,7 @@ from typing import Any
 from mlflow_clarity.layout import ARTIFACT_DIR
 from mlflow_clarity.monitors.check.multivariate import multivariate_metrics
 from mlflow_clarity.monitors.estimation.batch import estimated_metrics
+from mlflow_clarity.monitors.estimation.linking import link_realised
 from mlflow_clarity.store import log_metrics, quiet_artifacts
 
 DEFAULT_EXPERIMENT = "clarity-monitoring"
@@ -114,6 +115,7 @@ def log_check(drift: dict[str, Any], files: dict[str, Path], experiment: str) ->
         linked = {k: v for k, v in metrics.items() if k in MODEL_METRICS}
         log_metrics(run_id, None, {k: v for k, v in metrics.items() if k not in linked}, step)
         log_metrics(run_id, model_id, linked, step=step)
+        link_realised(client, experiment_id, run_id, drift)  # truth beside earlier estimates
         with quiet_artifacts():
             for path in files.values():
                 client.log_artifact(run_id, str(path), artifact_path=ARTIFACT_DIR)
