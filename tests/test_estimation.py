@@ -236,6 +236,12 @@ def test_logged_model_estimates_then_realises(tracking: str, classifier) -> None
     assert metrics["estimated.accuracy.error"] == pytest.approx(
         metrics["estimated.accuracy"] - metrics["quality.accuracy"]
     )
+    # the same ids: the truth is also logged to the earlier check, at its own step
+    earlier = client.get_run(blind.run_id).data
+    assert earlier.metrics["quality.accuracy"] == metrics["quality.accuracy"]
+    assert client.get_run(seen.run_id).data.tags["clarity.check.realised_for"] == blind.run_id
+    history = client.get_metric_history(blind.run_id, "quality.accuracy")
+    assert [m.step for m in history] == [int(earlier.tags["clarity.check.step"])]
     report = clarity_file(info.model_id, "report.html").read_text()
     assert "Estimated performance (latest check)" in report
     assert "Performance without labels" in report  # the log-time section

@@ -16,6 +16,7 @@ from mlflow_clarity.monitors.baseline.model_quality import HIGHER_IS_BETTER, com
 from mlflow_clarity.monitors.estimation import reliability
 from mlflow_clarity.monitors.estimation.card import EstimatorCard, NoCalibrationError, download_card
 from mlflow_clarity.monitors.estimation.cbpe import ClassifierEstimator
+from mlflow_clarity.monitors.estimation.linking import IdFingerprint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,6 +48,15 @@ class BatchEstimation:
     estimator: Any = None
     outside: int = 0
     unknown_labels: int = 0
+    ids: IdFingerprint | None = None
+
+    def see_ids(self, chunk: pd.DataFrame, column: str | None) -> None:
+        """Add a chunk's row ids (the whole chunk, id column included) to the fingerprint
+        that links a later labelled check of the same batch to this one."""
+        if column is None or self.card is None:
+            return
+        self.ids = self.ids or IdFingerprint(column)
+        self.ids.update(chunk)
 
     @classmethod
     def for_model(cls, model_id: str) -> BatchEstimation:
@@ -154,6 +164,7 @@ class BatchEstimation:
             "interval": INTERVAL[self.card.method],
             "thresholds": reliability.THRESHOLDS,
             "calibration": facts["data"],
+            **({"batch_ids": self.ids.to_dict()} if self.ids is not None else {}),
         }
 
 
