@@ -207,6 +207,7 @@ def test_no_reference_labels_is_a_clear_skip(classifier) -> None:
     assert "reference data has no labels" in unlabelled.result.reason
 
 
+@pytest.mark.slow  # two models logged, three checks: 10-30 s
 def test_logged_model_estimates_then_realises(tracking: str, classifier) -> None:
     model, _, _ = classifier
     reference, labels = binary(4000, seed=11)
