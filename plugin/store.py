@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlflow_clarity import run_models
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import ARTIFACT_DIR, STATUS, local, remote
 from mlflow_clarity.process_settings import SharedSetting
@@ -103,7 +104,10 @@ def set_status_tags(
         extra: More LoggedModel tags to set in the same call.
     """
     client = _client()
-    client.set_logged_model_tags(model_id, {**(extra or {}), STATUS_TAG: status})
+    if run_models.is_run_model(model_id):  # a Spark model stored as run artifacts: tag its run
+        run_models.set_tags(model_id, {**(extra or {}), STATUS_TAG: status})
+    else:
+        client.set_logged_model_tags(model_id, {**(extra or {}), STATUS_TAG: status})
     name, version = registered
     if name and version:
         client.set_model_version_tag(name, str(version), STATUS_TAG, status)
@@ -176,7 +180,7 @@ def store_results(
     write_json(local(staging, STATUS), report.to_dict())
     try:
         with quiet_artifacts():
-            _client().log_model_artifacts(ctx.model_id, str(staging), artifact_path=ARTIFACT_DIR)
+            _log_clarity(ctx.model_id, str(staging))
     except Exception as exc:
         report_failure(
             f"uploading clarity/ to model {ctx.model_id}",
@@ -188,7 +192,8 @@ def store_results(
     tags = {k: v for step in report.steps for k, v in step.tags.items()}
     if metrics and ctx.run_id and report.storage_error is None:
         try:
-            log_metrics(ctx.run_id, ctx.model_id, metrics, dataset=dataset)
+            linked = None if run_models.is_run_model(ctx.model_id) else ctx.model_id
+            log_metrics(ctx.run_id, linked, metrics, dataset=dataset)
         except Exception as exc:
             report_failure(f"logging clarity metrics of model {ctx.model_id}", exc)
     try:
@@ -200,7 +205,9 @@ def store_results(
 
 
 def artifact_location(model_id: str) -> str:
-    """The artifact location of a LoggedModel."""
+    """The artifact location of a LoggedModel (or of a run-artifact model)."""
+    if run_models.is_run_model(model_id):
+        return run_models.artifact_location(model_id)
     return _client().get_logged_model(model_id).artifact_location
 
 
@@ -264,4 +271,12 @@ def upload_files(model_id: str, folder: Path, relative_paths: Iterable[str]) -> 
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(local(folder, relative).read_bytes())
         with quiet_artifacts():
-            _client().log_model_artifacts(model_id, tmp, artifact_path=ARTIFACT_DIR)
+            _log_clarity(model_id, tmp)
+
+
+def _log_clarity(model_id: str, local_dir: str) -> None:
+    """Upload a local folder as the model's ``clarity/`` (merged into what is there)."""
+    if run_models.is_run_model(model_id):
+        run_models.log_folder(model_id, local_dir, ARTIFACT_DIR)
+    else:
+        _client().log_model_artifacts(model_id, local_dir, artifact_path=ARTIFACT_DIR)
