@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlflow_clarity.pipeline import ONE_BLAS_THREAD
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -179,6 +181,18 @@ def multivariate_drift(
             "score": 0.0,
             "reason": f"fewer than {MIN_ROWS} rows on one side",
         }
+    with ONE_BLAS_THREAD.held():  # many small fits: threads only wait on busy cores
+        return _compare(reference, current, options, base)
+
+
+def _compare(
+    reference: np.ndarray,
+    current: np.ndarray,
+    options: MultivariateOptions,
+    base: dict[str, Any],
+) -> dict[str, Any]:
+    import numpy as np
+
     started = time.monotonic()
     rng = np.random.default_rng(options.seed)
     ref_c, cur_c = (_sample(x, options.max_rows, rng) for x in (reference, current))

@@ -186,7 +186,7 @@ def build_images(
     model: Any,
     seed: int,
     deadline: float = float("inf"),
-) -> ContentBaseline:
+) -> tuple[ContentBaseline, pd.DataFrame]:
     """Profile image properties and embed the images.
 
     Args:
@@ -195,6 +195,9 @@ def build_images(
         model: The in-memory model (a torch module gives penultimate-layer embeddings).
         seed: Seed of the random projection (models that are not torch modules).
         deadline: ``time.monotonic()`` after which embeddings are skipped.
+
+    Returns:
+        The baseline, and the properties of each image.
     """
     properties = image_properties(images, layout)
     notes = []
@@ -217,18 +220,22 @@ def build_images(
         embedding=embedding,
         notes=notes,
     )
-    return ContentBaseline(manifest, _profile(properties), pca=pca, embeddings=projections)
+    baseline = ContentBaseline(manifest, _profile(properties), pca=pca, embeddings=projections)
+    return baseline, properties
 
 
 def build_texts(
     texts: tuple[str, ...], column: str, *, deadline: float = float("inf")
-) -> ContentBaseline:
+) -> tuple[ContentBaseline, pd.DataFrame]:
     """Profile text properties and unit frequencies, and embed the documents.
 
     Args:
         texts: The reference documents (a bounded, seeded sample).
         column: The text column the model reads.
         deadline: ``time.monotonic()`` after which embeddings are skipped.
+
+    Returns:
+        The baseline, and the properties of each document.
     """
     vocabulary = Vocabulary.build(texts)
     properties = text_properties(texts, vocabulary, leave_one_out=True)
@@ -252,9 +259,10 @@ def build_texts(
         embedding=embedding,
         notes=notes,
     )
-    return ContentBaseline(
+    baseline = ContentBaseline(
         manifest, _profile(properties), units, vocabulary, pca=pca, embeddings=projections
     )
+    return baseline, properties
 
 
 def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

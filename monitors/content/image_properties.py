@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-SATURATED_LOW = 1 / 255
-SATURATED_HIGH = 254 / 255
-"""A pixel value at or below / at or above these counts as clipped (saturated)."""
+SATURATED_LOW = 0.5 / 255
+SATURATED_HIGH = 254.5 / 255
+"""A pixel value below / above these counts as clipped (saturated): it is 0 or 255 once
+stored with 8 bits, so float images and their PNG files agree."""
 RGB = ("red", "green", "blue")
 
 
@@ -95,7 +96,7 @@ def image_properties(images: np.ndarray, layout: str) -> pd.DataFrame:
         "brightness": gray.reshape(n, -1).mean(axis=1),
         "contrast_rms": gray.reshape(n, -1).std(axis=1),
         "sharpness": _laplacian_variance(gray),
-        "saturated_share": ((flat <= SATURATED_LOW) | (flat >= SATURATED_HIGH)).mean(axis=1),
+        "saturated_share": ((flat < SATURATED_LOW) | (flat > SATURATED_HIGH)).mean(axis=1),
         "width": np.full(n, width, dtype=np.int64),
         "height": np.full(n, height, dtype=np.int64),
         "aspect": np.full(n, width / height),

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 STEP = "content"
 HISTOGRAM_BINS = 10
+PLOT_SECONDS = 4.0
+"""Time the property plot needs at most (matplotlib's import included)."""
 _BARS = " ▁▂▃▄▅▆▇█"
 
 
@@ -60,21 +62,13 @@ def _build(ctx: ModelContext, deadline: float) -> tuple[ContentBaseline, pd.Data
     assert reference is not None
     modality = reference.modality
     if modality.kind == "image":
+        layout = modality.layout or "NCHW"
         images = np.asarray(reference.items)
-        built = build_images(
-            images, modality.layout or "NCHW", model=ctx.model, seed=ctx.seed, deadline=deadline
-        )
-        from mlflow_clarity.monitors.content.image_properties import image_properties
-
-        return built, image_properties(images, modality.layout or "NCHW")
+        return build_images(images, layout, model=ctx.model, seed=ctx.seed, deadline=deadline)
     if modality.kind == "text":
         frame, _ = reference.draw(min(reference.n_rows, TEXT_ROWS))
         column = modality.column or str(frame.columns[0])
-        texts = tuple(frame[column].tolist())
-        built = build_texts(texts, column, deadline=deadline)
-        from mlflow_clarity.monitors.content.text_properties import text_properties
-
-        return built, text_properties(texts, built.vocabulary, leave_one_out=True)  # type: ignore[arg-type]
+        return build_texts(tuple(frame[column].tolist()), column, deadline=deadline)
     if modality.kind == "tabular":
         frame, _ = reference.draw(min(reference.n_rows, EMBEDDING_ROWS))
         return build_tabular(frame), None
@@ -136,13 +130,18 @@ def _plot(path: Path, found: dict[str, dict[str, list[float]]]) -> None:
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
     deadline = workspace.work_until(0.8)
     baseline, properties = _build(ctx, deadline)
+    notes = baseline.manifest["notes"]
     written = baseline.write(workspace.out_dir)
     found = histograms(properties) if properties is not None else {}
-    if found and ctx.options.get("plots", True):
+    plot = bool(found) and ctx.options.get("plots", True)
+    if plot and workspace.seconds_left() < PLOT_SECONDS:
+        notes.append("property plot not drawn: too little time left")
+    elif plot:
         try:
             _plot(workspace.out_dir / CONTENT_FILES["plot"], found)
         except Exception as exc:  # the baseline stands without its picture
             logger.info("content: property plot not drawn: %r", exc)
+            notes.append(f"property plot not drawn: {exc!r}"[:300])
     embedding = baseline.manifest["embedding"]
     metrics: dict[str, float] = {"items": float(baseline.manifest["items"])}
     if embedding.get("status") == "ok":
@@ -155,7 +154,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
             "properties": baseline.manifest["properties"],
             "embedding": {k: v for k, v in embedding.items() if k not in ("mean", "scale")},
             "files": written,
-            "notes": baseline.manifest["notes"],
+            "notes": notes,
         },
         results={"manifest": baseline.manifest, "histograms": found},
     )

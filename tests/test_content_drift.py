@@ -1,0 +1,359 @@
+"""Image and text drift: the ``content`` baseline at log time and its checks.
+
+Images: a small CNN trained here on pictures whose class is where a bright square sits;
+batches made darker, blurred, or of one class only. Texts: filler-word documents;
+batches with new words and longer documents. The multivariate statistic is also tested
+alone on synthetic embeddings, for its false-alarm rate at three batch sizes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+pytest.importorskip("PIL")
+
+from mlflow_clarity.monitors.check.drift_check import check_batch  # noqa: E402
+from mlflow_clarity.monitors.check.multivariate import (  # noqa: E402
+    MultivariateOptions,
+    multivariate_drift,
+)
+from mlflow_clarity.monitors.check.multivariate_content import (  # noqa: E402
+    ContentReader,
+    items_baseline,
+)
+from mlflow_clarity.monitors.content import step as content_step  # noqa: E402
+from mlflow_clarity.monitors.content.baseline import ContentBaseline  # noqa: E402
+from mlflow_clarity.monitors.content.batch_items import ContentInputError  # noqa: E402
+from mlflow_clarity.testing import check_monitor, make_context, run_step  # noqa: E402
+from mlflow_clarity.types import ModelContext, RunReport  # noqa: E402
+
+SIDE = 24
+SQUARE = 5
+FOLDER = "monitoring/content"
+FAST = MultivariateOptions(permutations=39)
+FILLER = [f"word{i}" for i in range(80)]
+
+
+def _images(n: int, seed: int, ones: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 3, SIDE, SIDE)`` float32 images; class 1 (share ``ones``) has its bright
+    square in the top-left quadrant, class 0 in another one."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 0.4, size=(n, 3, SIDE, SIDE)).astype(np.float32)
+    y = (rng.random(n) < ones).astype(int)
+    half = SIDE // 2
+    for i in range(n):
+        quadrant = 0 if y[i] == 1 else rng.integers(1, 4)
+        top = (quadrant // 2) * half + rng.integers(0, half - SQUARE + 1)
+        left = (quadrant % 2) * half + rng.integers(0, half - SQUARE + 1)
+        x[i, :, top : top + SQUARE, left : left + SQUARE] = 1.0
+    return x, y
+
+
+class SquareNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveMaxPool2d(2),
+            torch.nn.Flatten(),
+        )
+        self.head = torch.nn.Linear(32, 2)
+
+    def forward(self, x: Any) -> Any:
+        return self.head(self.features(x))
+
+
+@pytest.fixture(scope="module")
+def cnn() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _images(256, seed=0)
+    torch.manual_seed(0)
+    net = SquareNet()
+    optimiser = torch.optim.Adam(net.parameters(), lr=0.03)
+    for _ in range(30):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(torch.as_tensor(x)), torch.as_tensor(y))
+        loss.backward()
+        optimiser.step()
+    net.eval()
+    return net, x, y
+
+
+@pytest.fixture(scope="module")
+def image_baseline(cnn, tmp_path_factory) -> tuple[ContentBaseline, ModelContext, Any]:
+    net, x, y = cnn
+    ctx = make_context(net, x, y, flavor="pytorch")
+    run = run_step(content_step.clarity_monitors()[0], ctx, staging=tmp_path_factory.mktemp("c"))
+    assert run.result.status == "ok", run.result.reason
+    return ContentBaseline.read(run.folder / FOLDER), ctx, run
+
+
+def _check(content: ContentBaseline, ctx: ModelContext | None, batch: Any) -> Any:
+    reader = ContentReader(content, ctx, FAST)
+    return check_batch(
+        items_baseline(content), reader.chunks(batch), attribution=False, content=reader
+    )
+
+
+def _kinds(result: Any) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for v in result.violations:
+        found.setdefault(v["constraint_check_type"], set()).add(v["feature_name"])
+    return found
+
+
+def _blurred(x: np.ndarray) -> np.ndarray:
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    return sum(
+        padded[:, :, dy : dy + SIDE, dx : dx + SIDE] for dy in range(3) for dx in range(3)
+    ) / np.float32(9)
+
+
+# --- images -----------------------------------------------------------------------------
+
+
+def test_image_baseline_files_and_report_section(image_baseline) -> None:
+    content, _, run = image_baseline
+    assert {f"{FOLDER}/{n}" for n in ("content.json", "profile.json", "pca.json")} <= set(
+        run.result.artifacts
+    )
+    assert f"{FOLDER}/embeddings.parquet" in run.result.artifacts
+    embedding = content.manifest["embedding"]
+    assert embedding["kind"] == "penultimate_layer" and embedding["dimensions"] == 32
+    assert content.embeddings.shape == (embedding["reference_rows"], embedding["components"])
+    assert {"brightness", "sharpness", "contrast_rms", "colourfulness", "mean_red"} <= set(
+        content.profile.columns
+    )
+    report = RunReport(
+        status="ok",
+        model_id="m-test",
+        steps=(run.result,),
+        started_at="2026-01-01T00:00:00Z",
+        duration_s=1.0,
+        seed=0,
+        config={},
+        versions={},
+        reference={},
+    )
+    (section,) = content_step.clarity_report_sections(None, report)
+    assert "brightness" in {row[0] for row in section.rows}
+    assert any("PCA components" in p for p in section.paragraphs)
+
+
+def test_unchanged_images_raise_nothing(image_baseline) -> None:
+    content, ctx, _ = image_baseline
+    x, _ = _images(200, seed=1)
+    result = _check(content, ctx, x)
+    assert result.violations == [], result.violations
+    assert result.drift["multivariate"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("change", "property_name"),
+    [(lambda x: x * np.float32(0.6), "brightness"), (_blurred, "sharpness")],
+    ids=["darker", "blurred"],
+)
+def test_photometric_changes_are_property_drift(image_baseline, change, property_name) -> None:
+    content, ctx, _ = image_baseline
+    x, _ = _images(200, seed=2)
+    result = _check(content, ctx, change(x))
+    assert property_name in _kinds(result).get("baseline_drift_check", set())
+
+
+def test_class_mix_is_embedding_drift(image_baseline) -> None:
+    content, ctx, _ = image_baseline
+    x, _ = _images(200, seed=3, ones=0.9)
+    result = _check(content, ctx, x)
+    multivariate = result.drift["multivariate"]
+    assert multivariate["status"] == "drift", multivariate
+    assert "multivariate_drift_check" in _kinds(result)
+
+
+def test_model_that_is_not_a_torch_module_gets_a_random_projection(cnn, tmp_path) -> None:
+    _, x, y = cnn
+
+    class Brightness:  # a black-box model: bright images are class 1
+        def predict(self, images: np.ndarray) -> np.ndarray:
+            return (images.mean(axis=(1, 2, 3)) > 0.3).astype(int)
+
+    ctx = make_context(Brightness(), x, y)
+    run = run_step(content_step.clarity_monitors()[0], ctx, staging=tmp_path)
+    content = ContentBaseline.read(run.folder / FOLDER)
+    assert content.manifest["embedding"]["kind"] == "random_projection"
+    same = _check(content, None, _images(200, seed=4)[0])
+    # ~170 stored reference images: the false-alarm rate is alpha over reference samples,
+    # not for each one, so only the statistic's size is asserted here
+    assert same.drift["multivariate"]["domain_classifier"]["auc"] < 0.6
+    assert "baseline_drift_check" not in _kinds(same)
+    darker = _check(content, None, _images(200, seed=4)[0] * np.float32(0.5))
+    assert darker.drift["multivariate"]["status"] == "drift"
+
+
+# --- bad input --------------------------------------------------------------------------
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.rint(image.transpose(1, 2, 0) * 255).astype(np.uint8)).save(path)
+
+
+def test_folder_with_other_files_and_unreadable_images(image_baseline, tmp_path) -> None:
+    content, ctx, _ = image_baseline
+    x, _ = _images(120, seed=5)
+    for i, image in enumerate(x):
+        _png(tmp_path / f"img_{i:03d}.png", image)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "labels.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    result = _check(content, ctx, tmp_path)
+    read = result.drift["batch"]["content"]
+    assert read["skipped_non_image_files"] == 2 and read["unreadable_images"] == 1
+    assert read["unreadable_examples"][0]["file"] == "broken.png"
+    assert result.drift["batch"]["rows"] == 120
+    # PNG files (uint8) check against the float reference arrays of the same pictures
+    assert result.violations == [], result.violations
+
+
+def test_a_batch_of_one_image_is_insufficient_data(image_baseline, tmp_path) -> None:
+    content, ctx, _ = image_baseline
+    x, _ = _images(1, seed=6)
+    np.save(tmp_path / "one.npy", x[0])  # one image, without its batch axis
+    result = _check(content, ctx, tmp_path / "one.npy")
+    assert result.violations == []
+    assert result.drift["multivariate"]["status"] == "insufficient_data"
+    assert {c["distribution"]["status"] for c in result.drift["columns"].values()} == {
+        "insufficient_data"
+    }
+
+
+def test_images_of_another_shape_are_a_clear_error(image_baseline, tmp_path) -> None:
+    content, ctx, _ = image_baseline
+    with pytest.raises(ContentInputError, match="shaped"):
+        _check(content, ctx, np.zeros((5, 3, 10, 10), dtype=np.float32))
+    (tmp_path / "batch.txt").write_text("x")
+    with pytest.raises(ContentInputError, match="folder of PNG/JPEG"):
+        _check(content, ctx, tmp_path / "batch.txt")
+
+
+# --- text -------------------------------------------------------------------------------
+
+
+def _documents(n: int, seed: int, extra: list[str] | None = None, longer: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    words = FILLER + (extra or [])
+    return [
+        " ".join(rng.choice(words, size=int(rng.integers(6, 16)) + longer)) + "." for _ in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def text_baseline(tmp_path_factory) -> ContentBaseline:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    docs = _documents(400, seed=0)
+    labels = np.arange(400) % 2
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, labels)
+    ctx = make_context(model, docs, labels)
+    run = run_step(content_step.clarity_monitors()[0], ctx, staging=tmp_path_factory.mktemp("t"))
+    assert run.result.status == "ok", run.result.reason
+    return ContentBaseline.read(run.folder / FOLDER)
+
+
+def test_unchanged_text_raises_nothing(text_baseline, tmp_path) -> None:
+    path = tmp_path / "batch.csv"
+    pd.DataFrame({"text": _documents(300, seed=1), "id": range(300)}).to_csv(path, index=False)
+    result = _check(text_baseline, None, path)
+    assert result.violations == [], result.violations
+    assert result.drift["columns"]["oov_share"]["distribution"]["status"] == "ok"
+
+
+def test_new_vocabulary_and_longer_documents_are_flagged(text_baseline) -> None:
+    new_words = [f"novel{i}" for i in range(60)]
+    docs = _documents(300, seed=2, extra=new_words, longer=10)
+    result = _check(text_baseline, None, docs)
+    drifted = _kinds(result).get("baseline_drift_check", set())
+    assert {"oov_share", "units", "characters"} <= drifted
+    assert "unit_frequency" in drifted | _kinds(result).get("categorical_values_check", set())
+    assert result.drift["multivariate"]["status"] == "drift"
+
+
+def test_text_batch_without_the_column_is_a_clear_error(text_baseline) -> None:
+    frame = pd.DataFrame({"a": ["x"] * 3, "b": ["y"] * 3})
+    with pytest.raises(ContentInputError, match="text column"):
+        _check(text_baseline, None, frame)
+
+
+def test_keeps_the_monitor_contract(cnn) -> None:
+    net, x, y = cnn
+    ctx = make_context(net, x[:120], y[:120], flavor="pytorch")
+    check_monitor(content_step.clarity_monitors()[0], ctx, ignore=("content.json",))
+
+
+def test_tables_get_the_multivariate_baseline_only_when_asked() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    frame["kind"] = "x"
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit(frame[list("abcd")], frame["a"])
+    assert not content_step.supports_content(make_context(model, frame[list("abcd")]))
+    ctx = make_context(model, frame[list("abcd")], options={"tabular": True})
+    run = run_step(content_step.clarity_monitors()[0], ctx)
+    content = ContentBaseline.read(run.folder / FOLDER)
+    assert content.manifest["embedding"]["columns"] == list("abcd")
+    shifted = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    shifted["b"] += shifted["a"]  # the same margins, a new correlation
+    for batch, expected in ((frame[list("abcd")].iloc[:200], "ok"), (shifted, "drift")):
+        reader = ContentReader(content, None, FAST)
+        reader_chunks = reader.tap(iter([(batch, None)]))
+        for _ in reader_chunks:
+            pass
+        drift: dict[str, Any] = {}
+        reader.add_to(drift)
+        assert drift["multivariate"]["status"] == expected, drift["multivariate"]
+
+
+# --- the multivariate statistic alone -----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [200, 1000, 10_000])
+def test_false_alarm_rate_is_at_most_five_percent(n: int) -> None:
+    options = dict(permutations=39, folds=3, max_rows=500, mmd_rows=300)
+    alarms = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        reference, batch = rng.normal(size=(1000, 8)), rng.normal(size=(n, 8))
+        found = multivariate_drift(reference, batch, MultivariateOptions(seed=seed, **options))
+        alarms.append(found["status"] == "drift")
+    assert np.mean(alarms) <= 0.05
+    shifted = np.random.default_rng(99).normal(size=(n, 8)) + np.r_[0.4, np.zeros(7)]
+    found = multivariate_drift(reference, shifted, MultivariateOptions(**options))
+    assert found["status"] == "drift" and found["domain_classifier"]["auc"] > 0.55
+
+
+def test_statistic_reports_its_calibration() -> None:
+    rng = np.random.default_rng(0)
+    found = multivariate_drift(rng.normal(size=(300, 4)), rng.normal(size=(300, 4)), FAST)
+    assert found["permutations"] == 39 and found["per_test_alpha"] == 0.025
+    assert found["domain_classifier"]["threshold"] >= found["domain_classifier"]["null_mean"]
+    json.dumps(found)  # JSON-ready
+    few = multivariate_drift(rng.normal(size=(5, 4)), rng.normal(size=(300, 4)), FAST)
+    assert few["status"] == "insufficient_data"
+    cut = multivariate_drift(
+        rng.normal(size=(300, 4)),
+        rng.normal(size=(300, 4)),
+        MultivariateOptions(permutations=39, budget_s=0.0),
+    )
+    assert cut["permutations"] == 0 and "truncated" in cut and "cannot flag" in cut["note"]
