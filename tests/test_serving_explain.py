@@ -162,3 +162,30 @@ def test_slow_explanation_times_out_and_the_prediction_is_returned(served) -> No
     assert "prediction is returned" in body["clarity"]["error"]
     plain = server.invoke(_split(rows), "application/json")  # the server still answers
     assert plain.status == 200 and plain.json()["predictions"] == pytest.approx(expected)
+
+
+def test_mlflow_deployments_target_predicts_and_explains(served, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from mlflow.deployments import get_deploy_client
+
+    server: ScoringServer = served["servers"]["tree"]
+    target = f"clarity:/http://127.0.0.1:{server.port}"
+    rows = served["x"].head(3)
+    client = get_deploy_client(target)
+    predictions = client.predict(inputs=rows)["predictions"]
+    explained = client.explain(df=rows)
+    assert json.loads(explained["predictions"]["data"])["predictions"] == predictions
+    assert len(explained["explanations"]["tree_shap"]) == 3
+    assert client.list_deployments() == [{"name": f"http://127.0.0.1:{server.port}"}]
+    rows.to_json(tmp_path / "rows.json")
+    out = tmp_path / "explained.json"
+    command = [sys.executable, "-m", "mlflow", "deployments", "explain", "-t", target]
+    command += ["--name", "local", "--input-path", str(tmp_path / "rows.json")]
+    done = subprocess.run(
+        [*command, "--output-path", str(out)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["explanations"]["tree_shap"] == explained["explanations"]["tree_shap"]
