@@ -275,13 +275,15 @@ def _share_change(
     """
     import numpy as np
 
-    names, expected, actual = _share_groups(keys, expected, actual, cutoff)
     n, m = int(actual.sum()), int(expected.sum())
+    names, expected, actual = _share_groups(keys, expected, actual, cutoff)
     floor = limits["linf_robust_warn"]
     if len(names) < 2:  # one bucket holds every value: its share cannot move
         return {"tests": 0, "value": None, "change": 0.0, "noise": 0.0, "threshold": floor}
     pooled = (expected + actual) / (m + n)
-    tests = 1 if len(names) == 2 else len(names)
+    # two buckets that hold every value are one test: one's change is the other's
+    whole = int(expected.sum()) == m and int(actual.sum()) == n
+    tests = 1 if len(names) == 2 and whole else len(names)
     z = stats.z_critical(limits["alpha"], tests)
     noise = z * stats.share_standard_errors(pooled, n, m)
     change = actual / n - expected / m
