@@ -477,7 +477,10 @@ def serve_command(
     """Serve a model with MLflow's scoring app, data capture and online explanations.
 
     Same routes, payloads and responses as ``mlflow models serve``; see docs/serving.md.
+    Exits 2 when the model cannot be loaded or, with --explain, has no stored explainer.
     """
+    import mlflow
+
     from mlflow_clarity.serving.app import ServeConfig
     from mlflow_clarity.serving.app import serve as serve_model
 
@@ -490,7 +493,11 @@ def serve_command(
         explain_timeout,
         int(max_body_mb * 1024 * 1024),
     )
-    serve_model(config, host, port)
+    try:
+        serve_model(config, host, port)
+    except (ValueError, FileNotFoundError, mlflow.exceptions.MlflowException) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 def main() -> None:
