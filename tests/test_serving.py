@@ -8,9 +8,11 @@ from typing import Any
 
 import mlflow
 import pytest
-from serving_server import ScoringServer, Store, clarity_server, mlflow_server
+from click.testing import CliRunner
+from serving_server import ScoringServer, Store, clarity_server, free_port, mlflow_server
 
 import mlflow_clarity
+from mlflow_clarity.cli import cli
 
 from models import regression_data
 
@@ -36,7 +38,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         started.append(theirs)
         ours.wait_ready()
         theirs.wait_ready()
-        yield {"ours": ours, "theirs": theirs, "x": x, "capture": capture}
+        yield {"ours": ours, "theirs": theirs, "x": x, "capture": capture, "uri": uri}
     finally:
         for server in started:
             server.stop()
@@ -115,3 +117,12 @@ def test_a_50_mb_body_is_refused_cleanly(servers) -> None:
     assert ours.invoke(body, content_type).status == 200  # still serving
     stats = ours.request("GET", "/clarity/capture-stats").json()["capture"]
     assert stats["seen"] >= 1 and stats["dropped_queue_full"] == 0
+
+
+def test_explain_needs_a_stored_explainer(servers) -> None:
+    """The model was logged without SHAP and without a reference sample: a clear refusal."""
+    args = ["serve", servers["uri"], "--explain", "--port", str(free_port())]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "no stored SHAP background nor reference sample" in result.output
+    assert "mlflow-clarity explain" in result.output

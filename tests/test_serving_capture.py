@@ -233,3 +233,18 @@ def test_unwritable_capture_folder_drops_and_counts_requests_succeed(served) -> 
     stats = _stats(server, 20)
     assert stats["written"] == 0 and stats["dropped_write_error"] == 20
     assert "NotADirectoryError" in stats["last_write_error"]
+
+
+def test_a_full_queue_drops_and_counts_and_never_blocks(tmp_path) -> None:
+    """The writer itself: a 2-slot queue flooded from one thread; every record is either
+    written (whole lines) or counted as dropped."""
+    from mlflow_clarity.serving.capture import CaptureWriter, Exchange
+
+    writer = CaptureWriter(tmp_path, queue_size=2)
+    submitted = 2000
+    for i in range(submitted):
+        writer.submit(Exchange("text/csv", b"x0\n1\n", "application/json", b"[1]", str(i), 0.0))
+    stats = writer.close()
+    assert stats["dropped_queue_full"] > 0
+    assert stats["written"] + stats["dropped_queue_full"] == submitted
+    assert len(_records(tmp_path)) == stats["written"]
