@@ -340,7 +340,7 @@ def test_false_alarm_rate_is_at_most_five_percent(n: int) -> None:
     assert np.mean(alarms) <= 0.05
     shifted = np.random.default_rng(99).normal(size=(n, 8)) + np.r_[0.4, np.zeros(7)]
     found = multivariate_drift(reference, shifted, MultivariateOptions(**options))
-    assert found["status"] == "drift" and found["domain_classifier"]["auc"] > 0.55
+    assert found["status"] == "drift", found
 
 
 def test_statistic_reports_its_calibration() -> None:
