@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from serving_server import ScoringServer, Store, clarity_server
@@ -248,3 +249,23 @@ def test_a_full_queue_drops_and_counts_and_never_blocks(tmp_path) -> None:
     assert stats["dropped_queue_full"] > 0
     assert stats["written"] + stats["dropped_queue_full"] == submitted
     assert len(_records(tmp_path)) == stats["written"]
+
+
+@pytest.mark.parametrize("form", ["csv", "split", "records", "inputs", "instances", "lists"])
+def test_requests_read_back_in_every_mlflow_format(form: str) -> None:
+    from mlflow_clarity.data.capture_files import request_frame
+
+    frame, _ = regression_data(rows=3, cols=4)
+    records = frame.to_dict("records")
+    bodies = {
+        "csv": (frame.to_csv(index=False), "text/csv"),
+        "split": (_split(frame), "application/json"),
+        "records": (json.dumps({"dataframe_records": records}), "application/json"),
+        "inputs": (json.dumps({"inputs": records}), "application/json"),
+        "instances": (json.dumps({"instances": records}), "application/json"),
+        "lists": (json.dumps({"inputs": frame.to_numpy().tolist()}), "application/json"),
+    }
+    read = request_frame(*bodies[form], column_hint=list(frame.columns))
+    assert list(read.columns) == list(frame.columns)
+    assert all(kind == "float64" for kind in read.dtypes.astype(str))
+    assert np.allclose(read.to_numpy(), frame.to_numpy())

@@ -136,11 +136,21 @@ def request_frame(
             data = scoring_server.parse_parquet_input(BytesIO(raw))
         else:
             raise CaptureReadError(f"unsupported request content type {content_type!r}")
-        return to_frame(data, column_hint)
+        return to_frame(_rows_of_dicts(data), column_hint)
     except CaptureReadError:
         raise
     except Exception as exc:
         raise CaptureReadError(f"cannot parse a {mime} request: {exc}"[:500]) from exc
+
+
+def _rows_of_dicts(data: Any) -> Any:
+    """``inputs`` given as records come back (without a schema) as dicts of 0-d arrays."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, (list, np.ndarray)) and len(data) and isinstance(data[0], dict):
+        return pd.DataFrame([{k: np.asarray(v).tolist() for k, v in row.items()} for row in data])
+    return data
 
 
 def response_frame(body: bytes | str) -> pd.DataFrame:
