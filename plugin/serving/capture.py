@@ -239,7 +239,7 @@ class CaptureWriter:
     def _add(self, exchange: Exchange) -> None:
         try:
             line = json.dumps(capture_record(exchange), separators=(",", ":")) + "\n"
-        except Exception as exc:  # never stop the writer
+        except (TypeError, ValueError, OverflowError) as exc:  # never stop the writer
             self._failed(1, exc)
             return
         when = datetime.fromtimestamp(exchange.time, tz=timezone.utc)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow_clarity.data.capture_files import CaptureReadError, request_frame
+from mlflow_clarity.errors import report_failure
 from mlflow_clarity.serving.capture import INFERENCE_ID_HEADERS, CaptureWriter, Exchange
 from mlflow_clarity.serving.explain import (
     ExplainRequestError,
@@ -36,8 +36,6 @@ from mlflow_clarity.serving.explain import (
     compile_expression,
     records_to_explain,
 )
-
-logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -353,5 +351,7 @@ class ClarityMiddleware:
         except (CaptureReadError, KeyError) as exc:
             return None, f"explanation failed: {exc}"[:500]
         except Exception as exc:
-            logger.warning("online explanation failed: %r", exc)
+            report_failure(
+                "an online explanation", exc, consequence="The prediction is returned without it."
+            )
             return None, f"explanation failed: {exc!r}"[:500]
