@@ -106,10 +106,23 @@ def _ratio(value: float, threshold: float) -> float:
     return math.inf if value > 0 else 0.0
 
 
-def _rule(name: str, value: float, threshold: float) -> dict[str, Any]:
-    """One decision rule of a column: its statistic (net of noise), threshold and outcome."""
+def _rule(
+    name: str, value: float, threshold: float, severity: float | None = None
+) -> dict[str, Any]:
+    """One decision rule of a column: its statistic, threshold, outcome and severity.
+
+    The severity is how far the rule is towards firing, 0 for what noise alone gives
+    (1 when it fires): by default the ratio of a statistic net of noise to its threshold.
+    """
     ratio = _ratio(value, threshold)
-    return {"name": name, "value": value, "threshold": threshold, "fired": ratio >= 1}
+    fired = ratio >= 1
+    return {
+        "name": name,
+        "value": value,
+        "threshold": threshold,
+        "fired": fired,
+        "severity": min(1.0, ratio if severity is None else max(severity, float(fired))),
+    }
 
 
 def _verdict(
@@ -117,15 +130,22 @@ def _verdict(
 ) -> dict[str, Any]:
     """Severity in [0, 1] (1 exactly when the column counts as drifted), status and rules.
 
-    The score is the largest ratio of a rule's statistic to its threshold; ``rule`` is
-    the rule that gave it, so a violation can say which one fired. Drifted columns have a
-    ``level``: ``alert`` when the net PSI reaches ``psi_alert``, else ``warn``.
+    The score is the largest severity of a rule; ``rule`` is the rule that gave it (of
+    those that fired, the one furthest past its threshold), so a violation can say which
+    one fired. Drifted columns have a ``level``: ``alert`` when the net PSI reaches
+    ``psi_alert``, else ``warn``.
     """
-    deciding = max(rules, key=lambda r: _ratio(r["value"], r["threshold"]))
-    score = min(1.0, _ratio(deciding["value"], deciding["threshold"]))
+
+    def rank(rule: dict[str, Any]) -> tuple[bool, float]:
+        if rule["fired"]:
+            return True, _ratio(rule["value"], rule["threshold"])
+        return False, rule["severity"]
+
+    deciding = max(rules, key=rank)
+    score = 1.0 if deciding["fired"] else deciding["severity"]
     verdict: dict[str, Any] = {
         "score": score,
-        "status": "drift" if score >= 1 else "ok",
+        "status": "drift" if deciding["fired"] else "ok",
         "rule": deciding,
         "rules": rules,
     }
@@ -302,6 +322,15 @@ def _share_change(
     }
 
 
+def _share_severity(shares: dict[str, Any], floor: float) -> float:
+    """The share rule's severity, 0 within the noise like the numeric rules' (its ratio of
+    change to noise is about 0.5 for unchanged data, which would weigh on the dataset
+    score): the change net of noise as a fraction of the floor; without a floor, a
+    change beyond the noise fires."""
+    net = max(0.0, shares["change"] - shares["noise"])
+    return _ratio(net, floor) if floor else 0.0
+
+
 def _categorical_distribution(
     base_counts: dict[Any, int],
     base_other: int,
@@ -353,7 +382,12 @@ def _categorical_distribution(
         },
         **_verdict(
             [
-                _rule("share_change", shares["change"], shares["threshold"]),
+                _rule(
+                    "share_change",
+                    shares["change"],
+                    shares["threshold"],
+                    severity=_share_severity(shares, limits["linf_robust_warn"]),
+                ),
                 _rule("psi", psi["psi_robust"], limits["psi_warn"]),
             ],
             psi["psi_robust"],
