@@ -66,6 +66,7 @@ GRADIENT_MAX_ROWS = 200
 CHUNK_MAX_ROWS = 64
 TREE_CHUNK_MAX_ROWS = 1_024  # TreeSHAP costs no model calls: bigger chunks, fewer calls
 PLOT_SECONDS = 3.0  # every plot, 30 features, on a busy 2-core machine: about 2 s
+PLOT_SHARE = 2.0  # plots may take the step to twice its share (a 12 s budget's is ~3.5 s)
 AGREEMENT_ROWS = 50
 TOP_FEATURES_TAG = 5
 # Shares of the step's budget for explaining rows; the rest is for the quality checks
@@ -147,6 +148,14 @@ def _estimated_seconds_per_row(
     return per_row
 
 
+def _tree_chunk(left: int, per_row: float, seconds: float) -> int:
+    """Rows of the next TreeSHAP chunk: as many as are expected to fit in ``seconds``
+    (at most ``TREE_CHUNK_MAX_ROWS``); 0 when not even one row fits."""
+    if per_row <= 0:
+        return min(left, TREE_CHUNK_MAX_ROWS)
+    return int(max(0.0, min(left, TREE_CHUNK_MAX_ROWS, seconds / (HEADROOM * per_row))))
+
+
 def _explain_in_chunks(
     choice: Choice,
     setup: ExplainSetup,
@@ -159,37 +168,49 @@ def _explain_in_chunks(
 
     The first chunk, one row, pays one-off costs such as shap's numba compilation
     (seconds on a busy machine) or building a TreeExplainer; the explanation's share of
-    the budget (:func:`_explanation_share`) is counted from its end, and its time is not
-    taken as the cost per row. For model-agnostic algorithms that cost is estimated from
-    one timed model call (TreeSHAP calls no model: its first chunks measure it), then
-    re-measured on every later chunk (the latest chunk's rate, so a machine that slows
-    down is noticed at once); a chunk starts only if it is expected to end within the
-    share, and never after ``step_ends`` (the step's whole budget counted from its
-    start: one-off costs such as importing shap shorten the explanation rather than
-    the steps after it). Rows explained so far are kept.
+    the budget (:func:`_explanation_share`) is counted from its end, but never runs past
+    ``step_ends`` (the step's whole budget counted from its start: one-off costs such as
+    importing shap shorten the explanation rather than the steps after it).
+
+    Model-agnostic algorithms draw seeded samples per chunk, so their chunk sizes are
+    fixed (:func:`~mlflow_clarity.types.chunk_sizes`); the cost per row is estimated
+    from one timed model call, then re-measured on every later chunk (the latest
+    chunk's rate, so a machine that slows down is noticed at once), and a chunk starts
+    only if it is expected to end within the share. TreeSHAP is deterministic, so each
+    chunk is sized to what is left of the share at the latest chunk's rate (the first
+    chunk's rate, one-off costs included, is an upper bound): few calls on a fast model,
+    one row at a time on a slow one. Rows explained so far are kept.
 
     Returns:
         The attribution of the rows explained (a prefix of ``x``) and, when it stopped
         early, why and how far it got.
     """
     share = _explanation_share(setup.ctx.options, choice.algorithm)
-    per_row, largest = 0.0, TREE_CHUNK_MAX_ROWS  # trees: measured on the first chunks
-    if choice.algorithm in MODEL_AGNOSTIC:
+    agnostic = choice.algorithm in MODEL_AGNOSTIC
+    per_row = 0.0
+    if agnostic:
         available = min(workspace.work_until(share), step_ends) - time.monotonic()
         per_row = _estimated_seconds_per_row(choice, setup, background, available)
-        largest = CHUNK_MAX_ROWS
+    fixed = iter(chunk_sizes(len(x), CHUNK_MAX_ROWS))
     parts: list[Attribution] = []
-    done, stop_at = 0, float("inf")
-    for index, size in enumerate(chunk_sizes(len(x), largest)):
-        if parts and time.monotonic() + HEADROOM * per_row * size > stop_at:
+    done, stop_at, index = 0, float("inf"), 0
+    while done < len(x):
+        if not agnostic:
+            size = (
+                1 if not parts else _tree_chunk(len(x) - done, per_row, stop_at - time.monotonic())
+            )
+        else:
+            size = next(fixed)
+        if parts and (size == 0 or time.monotonic() + HEADROOM * per_row * size > stop_at):
             break
         tick = time.monotonic()
         parts.append(ALGORITHMS[choice.algorithm](setup, x[done : done + size], background, index))
         if index == 0:
             stop_at = min(workspace.work_until(share), step_ends)
-        else:
+        if index > 0 or not agnostic:  # numba's compilation is not a cost per row
             per_row = (time.monotonic() - tick) / size
         done += size
+        index += 1
     truncated = None
     if done < len(x):
         truncated = f"time budget: explained {done:,} of {len(x):,} rows with {choice.algorithm}"
@@ -373,8 +394,13 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
 
 
 def _time_for_plots(workspace: StepWorkspace, attempts: _Attempts) -> bool:
-    """Whether the plots fit in what is left of the budget (else say they were left out)."""
-    if time.monotonic() + HEADROOM * PLOT_SECONDS <= workspace.work_until():
+    """Whether the plots fit in what is left of the budget (else say they were left out).
+
+    They may take the step past its share (up to ``PLOT_SHARE`` times it, never past the
+    deadline's margin): under the default budget a step's share is shorter than the
+    plots' allowance, and the steps after the explainers need less than theirs.
+    """
+    if time.monotonic() + HEADROOM * PLOT_SECONDS <= workspace.work_until(PLOT_SHARE):
         return True
     reason = "time budget: plots not drawn"
     attempts.truncated = f"{attempts.truncated}; {reason}" if attempts.truncated else reason
