@@ -106,6 +106,7 @@ def test_changed_monitoring_config_values_override_our_thresholds() -> None:
         sagemaker_baseline({"version": 0.0}, None)
 
 
+@pytest.mark.slow
 def test_cli_checks_against_downloaded_sagemaker_files_like_the_native_path(
     tracking: str, tmp_path: Path
 ) -> None:
