@@ -16,6 +16,9 @@ from mlflow_clarity.cli import cli
 
 from models import regression_data
 
+# a logged model and real server processes per module (tens of seconds)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:

@@ -113,6 +113,7 @@ def _records(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+@pytest.mark.slow
 def test_records_follow_sagemaker_data_capture_and_none_is_lost(served, traffic) -> None:
     folder = served["folders"]["full"]
     files = capture_files(folder)
@@ -148,6 +149,7 @@ def test_records_follow_sagemaker_data_capture_and_none_is_lost(served, traffic)
     assert stats["dropped_queue_full"] == stats["dropped_write_error"] == 0
 
 
+@pytest.mark.slow
 def test_check_on_unchanged_capture_passes_and_joins_labels(served, traffic, tmp_path) -> None:
     labels = tmp_path / "ground_truth.jsonl"  # SageMaker's ground-truth records
     labels.write_text(
@@ -182,6 +184,7 @@ def _utc(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
+@pytest.mark.slow
 def test_check_on_shifted_capture_flags_columns_and_predictions(served, traffic) -> None:
     batch = CaptureFolder(served["folders"]["full"], since=_utc(traffic["boundary"]))
     result = mlflow_clarity.check(
@@ -211,6 +214,7 @@ def _stats(server: ScoringServer, settled: int) -> dict[str, Any]:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_percent_sampling_is_within_its_binomial_error(served) -> None:
     server = served["servers"]["sampled"]
     x, _ = regression_data(rows=SAMPLED_REQUESTS, cols=4, seed=2)
@@ -225,6 +229,7 @@ def test_percent_sampling_is_within_its_binomial_error(served) -> None:
     assert len(_records(served["folders"]["sampled"])) == first["sampled"]
 
 
+@pytest.mark.slow
 def test_unwritable_capture_folder_drops_and_counts_requests_succeed(served) -> None:
     server = served["servers"]["unwritable"]
     x, _ = regression_data(rows=20, cols=4, seed=3)

@@ -15,6 +15,9 @@ import mlflow_clarity
 
 from models import regression_data
 
+# a logged model and real server processes per module (tens of seconds)
+pytestmark = pytest.mark.slow
+
 SLOW_MODEL = '''
 import os
 import time
