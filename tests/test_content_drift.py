@@ -357,3 +357,45 @@ def test_statistic_reports_its_calibration() -> None:
         MultivariateOptions(permutations=39, budget_s=0.0),
     )
     assert cut["permutations"] == 0 and "truncated" in cut and "cannot flag" in cut["note"]
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_logged_cnn_checked_on_a_folder_of_png_files(tracking, cnn, tmp_path) -> None:
+    import mlflow
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    import mlflow_clarity
+    from mlflow_clarity.cli import cli
+
+    from helpers import clarity_file, steps_by_name
+
+    net, x, y = cnn
+    mlflow_clarity.autolog(steps=["content"])
+    with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        info = mlflow.pytorch.log_model(net, name="cnn", input_example=x[:2])
+    step = steps_by_name(info.model_id)["content"]
+    assert step["status"] == "ok", step
+    assert step["summary"]["embedding"]["kind"] == "penultimate_layer"
+    assert "Monitoring: image and text content" in json.dumps(
+        clarity_file(info.model_id, "report_sections.json")
+    )
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    darker, _ = _images(150, seed=7)
+    for i, image in enumerate(darker * np.float32(0.6)):
+        _png(folder / f"{i}.png", image)
+    (folder / "README.md").write_text("batch of the day")
+    result = mlflow_clarity.check(info.model_uri, folder, attribution=False)
+    assert "brightness" in _kinds(result).get("baseline_drift_check", set())
+    assert result.drift["batch"]["content"]["skipped_non_image_files"] == 1
+    assert result.drift["multivariate"]["status"] in ("ok", "drift"), result.drift["multivariate"]
+    metrics = MlflowClient().get_run(result.run_id).data.metrics
+    assert "drift.multivariate.auc" in metrics and "drift.brightness.score" in metrics
+    same = tmp_path / "same.npy"
+    np.save(same, _images(150, seed=8)[0])
+    cli = CliRunner().invoke(cli, ["check", info.model_uri, "--data", str(same), "--no-log"])
+    assert cli.exit_code == 0, cli.output

@@ -1,7 +1,9 @@
 """Embeddings of images and texts, reduced by a PCA fitted at log time.
 
 For a torch module the embedding is the input of its last ``nn.Linear`` (the
-penultimate layer's output), caught by a forward pre-hook. Other image models get a
+penultimate layer's output), caught by a forward pre-hook (or, for the ``torch.fx``
+graph MLflow loads a logged PyTorch model as, the input of the graph's last linear
+operation). Other image models get a
 fixed, seeded random projection of the image downsampled to at most 32 x 32 pixels per
 channel; texts get a signed hashing of their units (CRC-32, the same on every machine and
 Python run). The projection matrix is re-drawn from its seed at check time, never stored.
@@ -43,8 +45,69 @@ def last_linear(module: Any) -> Any:
     return linears[-1] if linears else None
 
 
+def _graph_linear_input(module: Any) -> Any:
+    """In a ``torch.fx`` graph (how MLflow loads a logged PyTorch model, exported with
+    ``torch.export``), the node feeding the last linear operation, or None."""
+    found = None
+    for node in getattr(getattr(module, "graph", None), "nodes", ()):
+        name = str(node.target) if node.op == "call_function" else ""
+        if name.startswith("aten.linear"):
+            found = node.args[0]
+        elif name.startswith("aten.addmm"):
+            found = node.args[1]
+    return found
+
+
+def has_penultimate(module: Any) -> bool:
+    """Whether the module has a last linear layer (a module or a graph operation)."""
+    return last_linear(module) is not None or _graph_linear_input(module) is not None
+
+
+def _hooked_forward(module: Any, layer: Any) -> Any:
+    """A function of a batch returning the input of ``layer`` (forward pre-hook)."""
+    caught: list[Any] = []
+
+    def hook(_: Any, inputs: tuple[Any, ...]) -> None:
+        caught.append(inputs[0])
+
+    def forward(batch: Any) -> Any:
+        handle = layer.register_forward_pre_hook(hook)
+        try:
+            module(batch)
+        finally:
+            handle.remove()
+        return caught.pop()
+
+    return forward
+
+
+def _graph_forward(module: Any, target: Any) -> Any:
+    """A function of a batch returning the value of the graph node ``target``."""
+    import torch
+
+    class Catch(torch.fx.Interpreter):
+        caught: Any = None
+
+        def run_node(self, node: Any) -> Any:
+            value = super().run_node(node)
+            if node is target:
+                self.caught = value
+            return value
+
+    def forward(batch: Any) -> Any:
+        interpreter = Catch(module)
+        interpreter.run(batch)
+        return interpreter.caught
+
+    return forward
+
+
 def penultimate(module: Any, images: np.ndarray) -> np.ndarray:
     """The input of the module's last linear layer on each image, ``(n, d)`` float64.
+
+    A module with ``nn.Linear`` layers is hooked; a ``torch.fx`` graph module (a
+    logged model loaded back) is run node by node and the last linear operation's input
+    kept: the same numbers from the same weights.
 
     Raises:
         EmbeddingUnavailable: The module has no linear layer.
@@ -53,28 +116,28 @@ def penultimate(module: Any, images: np.ndarray) -> np.ndarray:
     import torch
 
     layer = last_linear(module)
-    if layer is None:
-        raise EmbeddingUnavailable("the torch module has no nn.Linear layer to hook")
-    caught: list[np.ndarray] = []
-
-    def hook(_: Any, inputs: tuple[Any, ...]) -> None:
-        caught.append(inputs[0].detach().flatten(1).cpu().double().numpy())
-
+    target = None if layer is not None else _graph_linear_input(module)
+    if layer is None and target is None:
+        raise EmbeddingUnavailable("the torch module has no linear layer to take its input")
+    forward = (
+        _hooked_forward(module, layer) if layer is not None else _graph_forward(module, target)
+    )
     device, dtype = model_access.torch_device_and_dtype(module)
     per_image = max(1, int(np.prod(images.shape[1:])))
     size = max(1, CHUNK_ELEMENTS // per_image)
-    handle = layer.register_forward_pre_hook(hook)
+    parts = []
     was_training = module.training
-    module.eval()
+    if layer is not None:  # an exported graph module refuses eval(); it has no modes
+        module.eval()
     try:
         with torch.no_grad():
             for start in range(0, len(images), size):
                 batch = torch.as_tensor(images[start : start + size], device=device).to(dtype)
-                module(batch)
+                parts.append(forward(batch).detach().flatten(1).cpu().double().numpy())
     finally:
-        handle.remove()
-        module.train(was_training)
-    return np.concatenate(caught)
+        if layer is not None:
+            module.train(was_training)
+    return np.concatenate(parts)
 
 
 def _downsampled(images: np.ndarray, layout: str) -> np.ndarray:
@@ -134,7 +197,7 @@ def embed(kind: str, items: Any, *, model: Any, layout: str | None, seed: int) -
 def image_embedding_kind(model: Any) -> str:
     """The penultimate layer for a torch module with a linear layer, else a projection."""
     module = model_access.torch_module(model)
-    if module is not None and last_linear(module) is not None:
+    if module is not None and has_penultimate(module):
         return PENULTIMATE
     return RANDOM_PROJECTION
 
