@@ -192,7 +192,10 @@ def _print_check(result: Any) -> None:
 
 
 @cli.command("check")
-@_model_and_data("The batch: a .csv or .parquet file.")
+@_model_and_data(
+    "The batch: a .csv or .parquet file; for image models a folder of PNG/JPEG files or a .npy "
+    "array."
+)
 @click.option(
     "--experiment",
     default="clarity-monitoring",
