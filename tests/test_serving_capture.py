@@ -254,6 +254,11 @@ def test_a_full_queue_drops_and_counts_and_never_blocks(tmp_path) -> None:
     assert stats["dropped_queue_full"] > 0
     assert stats["written"] + stats["dropped_queue_full"] == submitted
     assert len(_records(tmp_path)) == stats["written"]
+    small = CaptureWriter(tmp_path / "small", queue_bytes=100)  # bodies can be megabytes
+    small.submit(Exchange("text/csv", b"x" * 101, "application/json", b"[1]", None, 0.0))
+    small.submit(Exchange("text/csv", b"x0\n1\n", "application/json", b"[1]", None, 0.0))
+    stats = small.close()
+    assert (stats["dropped_queue_full"], stats["written"]) == (1, 1)
 
 
 @pytest.mark.parametrize("form", ["csv", "split", "records", "inputs", "instances", "lists"])

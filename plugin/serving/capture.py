@@ -32,6 +32,8 @@ JSON_CONTENT_TYPES = ("application/json", "application/jsonlines", "application/
 INFERENCE_ID_HEADERS = ("x-amzn-sagemaker-inference-id", "x-inference-id")
 """Request headers whose value becomes ``eventMetadata.inferenceId`` (first one present)."""
 QUEUE_SIZE = 10_000
+QUEUE_BYTES = 256 * 1024 * 1024
+"""Request and response bytes waiting to be written at most (bodies can be megabytes)."""
 BUFFER_BYTES = 64 * 1024
 FLUSH_EVERY_S = 1.0
 
@@ -169,6 +171,7 @@ class CaptureWriter:
         percent: Share of invocations captured, 0-100 (SageMaker's
             ``InitialSamplingPercentage``).
         queue_size: Invocations waiting to be written at most; more are dropped.
+        queue_bytes: Body bytes waiting to be written at most; more are dropped.
         seed: Seed of the sampling (None: random).
     """
 
@@ -178,6 +181,7 @@ class CaptureWriter:
         percent: float = 100.0,
         *,
         queue_size: int = QUEUE_SIZE,
+        queue_bytes: int = QUEUE_BYTES,
         seed: int | None = None,
     ) -> None:
         if not 0 <= percent <= 100:
@@ -187,6 +191,9 @@ class CaptureWriter:
         self.stats = CaptureStats()
         self._random = random.Random(seed)
         self._queue: queue.Queue[Exchange | None] = queue.Queue(maxsize=queue_size)
+        self._queue_bytes = queue_bytes
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self._file: _HourFile | None = None
         self._buffer = bytearray()
         self._buffered = 0
@@ -200,11 +207,26 @@ class CaptureWriter:
         return take
 
     def submit(self, exchange: Exchange) -> None:
-        """Queue a sampled invocation; never blocks (a full queue drops and counts it)."""
+        """Queue a sampled invocation without ever blocking.
+
+        A full queue (by count or by bytes) drops the invocation and counts it.
+        """
+        size = len(exchange.request_body) + len(exchange.response_body)
+        with self._bytes_lock:
+            fits = self._queued_bytes + size <= self._queue_bytes
+            self._queued_bytes += size if fits else 0
+        if not fits:
+            self.stats.add(dropped_queue_full=1)
+            return
         try:
             self._queue.put_nowait(exchange)
         except queue.Full:
+            self._release(size)
             self.stats.add(dropped_queue_full=1)
+
+    def _release(self, size: int) -> None:
+        with self._bytes_lock:
+            self._queued_bytes -= size
 
     def close(self, timeout: float = 30.0) -> dict[str, Any]:
         """Write everything queued, close the files and return the counters."""
@@ -227,6 +249,7 @@ class CaptureWriter:
                 break
             if isinstance(item, Exchange):
                 self._add(item)
+                self._release(len(item.request_body) + len(item.response_body))
             idle = self._queue.empty()
             due = time.monotonic() - last_flush >= FLUSH_EVERY_S
             if self._buffered and (idle or due or len(self._buffer) >= BUFFER_BYTES):
