@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow_clarity.errors import logger
+from mlflow_clarity.errors import report_failure
 from mlflow_clarity.hooks.specs import hookimpl
 from mlflow_clarity.layout import CONTENT, CONTENT_FILES
 from mlflow_clarity.monitors.content.baseline import (
@@ -140,7 +140,7 @@ def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
         try:
             _plot(workspace.out_dir / CONTENT_FILES["plot"], found)
         except Exception as exc:  # the baseline stands without its picture
-            logger.info("content: property plot not drawn: %r", exc)
+            report_failure("the content step's property plot", exc, consequence="Not drawn.")
             notes.append(f"property plot not drawn: {exc!r}"[:300])
     embedding = baseline.manifest["embedding"]
     metrics: dict[str, float] = {"items": float(baseline.manifest["items"])}
