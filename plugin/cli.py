@@ -456,6 +456,12 @@ def report_command(model_uri: str, output_dir: str, tracking_uri: str | None) ->
     show_default=True,
     help="Share of invocations captured.",
 )
+@click.option(
+    "--capture-artifacts",
+    is_flag=True,
+    help="Also upload closed hour files to a run of --capture-experiment.",
+)
+@click.option("--capture-experiment", default="clarity-monitoring", show_default=True)
 @click.option("--explain", is_flag=True, help="Answer explanation requests (and /explain).")
 @click.option(
     "--explain-timeout",
@@ -472,6 +478,8 @@ def serve_command(
     port: int,
     capture_dir: str | None,
     capture_percent: float,
+    capture_artifacts: bool,
+    capture_experiment: str,
     explain: bool,
     explain_timeout: float,
     max_body_mb: float,
@@ -495,6 +503,8 @@ def serve_command(
         explain,
         explain_timeout,
         int(max_body_mb * 1024 * 1024),
+        capture_artifacts,
+        capture_experiment,
     )
     try:
         serve_model(config, host, port)

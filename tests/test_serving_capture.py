@@ -25,6 +25,7 @@ from models import regression_data
 
 BATCHES, ROWS = 10, 50
 SAMPLED_REQUESTS, PERCENT = 300, 30
+UPLOADS = "capture-uploads"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "unwritable": blocker / "capture",
     }
     servers: dict[str, ScoringServer] = {
-        "full": clarity_server(store.root, uri, store.uri, "--capture", str(folders["full"])),
+        "full": clarity_server(
+            store.root,
+            uri,
+            store.uri,
+            "--capture",
+            str(folders["full"]),
+            "--capture-artifacts",
+            "--capture-experiment",
+            UPLOADS,
+        ),
         "sampled": clarity_server(
             store.root,
             uri,
@@ -178,6 +188,23 @@ def test_check_on_unchanged_capture_passes_and_joins_labels(served, traffic, tmp
     assert drift["quality"]["metrics"]["n"] == BATCHES * ROWS
     assert drift["quality"]["status"] == "ok"
     assert "inferenceId" in drift["schema"]["ignored_columns"]
+
+
+@pytest.mark.slow
+def test_closed_hour_files_are_uploaded_to_a_monitoring_run(served, traffic, tmp_path) -> None:
+    runs = mlflow.search_runs(experiment_names=[UPLOADS], output_format="list")
+    assert len(runs) == 1 and runs[0].data.tags["clarity.capture"] == "true"
+    assert runs[0].data.tags["clarity.model_uri"] == served["uri"]
+    assert runs[0].info.status == "FINISHED"
+    local = Path(mlflow.artifacts.download_artifacts(run_id=runs[0].info.run_id, dst_path=tmp_path))
+    uploaded = sorted(p.relative_to(local / "capture") for p in local.rglob("*.jsonl"))
+    on_disk = sorted(
+        p.relative_to(served["folders"]["full"]) for p in capture_files(served["folders"]["full"])
+    )
+    assert uploaded == on_disk
+    assert len(_records(local / "capture")) == traffic["requests"]
+    stats = json.loads(re.search(r"clarity capture: (\{.*\})", traffic["log"]).group(1))
+    assert stats["uploaded_files"] == len(on_disk) and stats["upload_errors"] == 0
 
 
 def _utc(seconds: float) -> str:

@@ -28,6 +28,8 @@ class ServeConfig:
         explain: Whether to answer explanation requests.
         explain_timeout_s: Time limit of one request's explanation.
         max_body_bytes: Larger request bodies are refused (413).
+        capture_artifacts: Upload closed hour files to a run of ``capture_experiment``.
+        capture_experiment: The monitoring experiment of those runs.
     """
 
     model_uri: str
@@ -36,16 +38,22 @@ class ServeConfig:
     explain: bool = False
     explain_timeout_s: float = EXPLAIN_TIMEOUT_S
     max_body_bytes: int = MAX_BODY_BYTES
+    capture_artifacts: bool = False
+    capture_experiment: str = "clarity-monitoring"
 
 
 def build_app(config: ServeConfig) -> ClarityMiddleware:
     """Load the model, build MLflow's scoring app and wrap it.
 
     Raises:
+        ValueError: ``capture_artifacts`` without a capture folder.
         Exception: MLflow cannot load the model; with ``explain``, the model has no
             stored explainer (:func:`~mlflow_clarity.serving.explain.load_explainer`).
     """
     from mlflow.pyfunc import scoring_server
+
+    if config.capture_artifacts and config.capture_dir is None:
+        raise ValueError("--capture-artifacts uploads the --capture folder's files: give both")
 
     model = scoring_server.load_model_with_mlflow_config(config.model_uri)
     explainer = None
@@ -59,8 +67,16 @@ def build_app(config: ServeConfig) -> ClarityMiddleware:
         if config.capture_dir is not None
         else None
     )
+    uploader = None
+    if capture is not None and config.capture_artifacts:
+        from mlflow_clarity.serving.upload import HourUploader
+
+        folder = capture.folder
+        uploader = HourUploader(config.model_uri, folder, config.capture_experiment, capture.stats)
+        capture.on_closed = uploader.closed
     options = ServingOptions(
         capture=capture,
+        uploader=uploader,
         explainer=explainer,
         schema=model.metadata.get_input_schema(),
         max_body_bytes=config.max_body_bytes,

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +107,8 @@ class CaptureStats:
     not_captured_error_status: int = 0
     last_write_error: str | None = None
     files: int = 0
+    uploaded_files: int = 0
+    upload_errors: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -173,6 +176,7 @@ class CaptureWriter:
         queue_size: Invocations waiting to be written at most; more are dropped.
         queue_bytes: Body bytes waiting to be written at most; more are dropped.
         seed: Seed of the sampling (None: random).
+        on_closed: Called (from the writer thread) with each hour file once closed.
     """
 
     def __init__(
@@ -183,12 +187,14 @@ class CaptureWriter:
         queue_size: int = QUEUE_SIZE,
         queue_bytes: int = QUEUE_BYTES,
         seed: int | None = None,
+        on_closed: Callable[[Path], None] | None = None,
     ) -> None:
         if not 0 <= percent <= 100:
             raise ValueError(f"capture percent must be within 0-100, not {percent}")
         self.folder = Path(folder)
         self.percent = percent
         self.stats = CaptureStats()
+        self.on_closed = on_closed
         self._random = random.Random(seed)
         self._queue: queue.Queue[Exchange | None] = queue.Queue(maxsize=queue_size)
         self._queue_bytes = queue_bytes
@@ -256,8 +262,15 @@ class CaptureWriter:
                 self._flush()
                 last_flush = time.monotonic()
         self._flush()
-        if self._file is not None:
-            self._file.close()
+        self._close_file()
+
+    def _close_file(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        if self.on_closed is not None and self._file.size:
+            self.on_closed(self._file.path)
+        self._file = None
 
     def _add(self, exchange: Exchange) -> None:
         try:
@@ -269,8 +282,7 @@ class CaptureWriter:
         hour = when.replace(minute=0, second=0, microsecond=0)
         if self._file is None or self._file.hour != hour:
             self._flush()
-            if self._file is not None:
-                self._file.close()
+            self._close_file()
             self._file = _HourFile(self.folder, hour)
             self.stats.add(files=1)
         self._buffer += line.encode("utf-8")

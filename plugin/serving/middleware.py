@@ -23,7 +23,9 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from mlflow.exceptions import MlflowException
 
 from mlflow_clarity.data.capture_files import CaptureReadError, request_frame
 from mlflow_clarity.errors import report_failure
@@ -36,6 +38,9 @@ from mlflow_clarity.serving.explain import (
     compile_expression,
     records_to_explain,
 )
+
+if TYPE_CHECKING:
+    from mlflow_clarity.serving.upload import HourUploader
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -57,6 +62,7 @@ class ServingOptions:
 
     Attributes:
         capture: The capture writer, or None.
+        uploader: Uploads closed capture hour files to a monitoring run, or None.
         explainer: The stored explainer (``--explain``), or None.
         schema: The model's input schema (parses requests as MLflow does).
         max_body_bytes: Larger request bodies are refused with 413.
@@ -64,6 +70,7 @@ class ServingOptions:
     """
 
     capture: CaptureWriter | None = None
+    uploader: HourUploader | None = None
     explainer: OnlineExplainer | None = None
     schema: Any = None
     max_body_bytes: int = MAX_BODY_BYTES
@@ -159,10 +166,16 @@ class ClarityMiddleware:
         if self._closed:
             return
         self._closed = True
-        capture = self.options.capture
+        capture, uploader = self.options.capture, self.options.uploader
         if capture is not None:
-            stats = capture.close()
-            print(f"clarity capture: {json.dumps(stats)}", file=sys.stderr, flush=True)
+            capture.close()
+            if uploader is not None:
+                try:
+                    uploader.close()
+                except (MlflowException, OSError) as exc:  # the files stay on disk
+                    print(f"clarity capture: uploads not finished: {exc!r}", file=sys.stderr)
+            stats = json.dumps(capture.stats.to_dict())
+            print(f"clarity capture: {stats}", file=sys.stderr, flush=True)
         self.options.executor.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
