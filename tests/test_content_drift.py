@@ -399,3 +399,17 @@ def test_logged_cnn_checked_on_a_folder_of_png_files(tracking, cnn, tmp_path) ->
     np.save(same, _images(150, seed=8)[0])
     cli = CliRunner().invoke(cli, ["check", info.model_uri, "--data", str(same), "--no-log"])
     assert cli.exit_code == 0, cli.output
+
+
+def test_multivariate_options_come_with_the_thresholds() -> None:
+    from mlflow_clarity.monitors.check.multivariate_content import (
+        column_thresholds,
+        multivariate_options,
+    )
+
+    given = {"multivariate": {"permutations": 199.0, "alpha": 0.01}, "min_rows": 50}
+    options = multivariate_options(given)  # the command line gives floats
+    assert options.permutations == 199 and options.alpha == 0.01
+    assert column_thresholds(given) == {"min_rows": 50}
+    with pytest.raises(ValueError, match="unknown multivariate option"):
+        multivariate_options({"multivariate": {"permutation": 9}})

@@ -91,7 +91,12 @@ def multivariate_options(thresholds: dict[str, Any] | None) -> MultivariateOptio
     unknown = sorted(set(given) - known)
     if unknown:
         raise ValueError(f"unknown multivariate option(s) {unknown}; known: {sorted(known)}")
-    return MultivariateOptions(**given)
+    defaults = MultivariateOptions()
+    try:  # the command line gives every number as a float
+        typed = {k: type(getattr(defaults, k))(v) for k, v in given.items()}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"multivariate options must be numbers: {exc}") from exc
+    return dataclasses.replace(defaults, **typed)
 
 
 def column_thresholds(thresholds: dict[str, Any] | None) -> dict[str, Any] | None:
