@@ -195,14 +195,16 @@ class ClarityMiddleware:
         headers = _headers(scope)
         limit = self.options.max_body_bytes
         try:
-            if int(headers.get("content-length") or 0) > limit:
+            declared = int(headers.get("content-length") or 0)
+        except ValueError:  # not a number: the bytes read are counted instead
+            declared = 0
+        try:
+            if declared > limit:
                 raise _TooLarge
             body = await _read_body(receive, limit)
         except _TooLarge:
             await self._too_large(send)
             return
-        except ValueError:  # a content-length that is not a number
-            body = await _read_body(receive, limit)
         started = time.time()
         explain = self._explain_request(path, headers)
         if isinstance(explain, tuple):  # an error to answer
