@@ -6,9 +6,11 @@ Without pyspark or Java 17+, they are skipped with that reason.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +41,8 @@ def spark() -> Iterator[Any]:
         pytest.skip(problem)
     from pyspark.sql import SparkSession
 
+    # Python workers run this interpreter (pandas, pyarrow and mlflow_clarity importable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("mlflow-clarity-tests")

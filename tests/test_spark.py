@@ -47,19 +47,100 @@ def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_CLARITY_BUDGET_S", "60")
 
 
-def test_spark_pipeline_is_explained_and_profiled(spark: Any, tracking: str) -> None:
+def test_spark_pipeline_is_explained_and_profiled_on_spark_data(spark: Any, tracking: str) -> None:
     from pyspark.ml.classification import LogisticRegression
 
     data = _table(400)
     model = _pipeline(spark, data, LogisticRegression(maxIter=10))
-    with mlflow.start_run() as run, mlflow_clarity.reference_data(data[FEATURES], data["label"]):
+    reference = spark.createDataFrame(data).repartition(3)
+    with mlflow.start_run() as run, mlflow_clarity.reference_data(reference, label_col="label"):
         info = mlflow.spark.log_model(model, "model", pip_requirements=["pyspark"])
     assert info.model_id is None  # a run-artifact model: no LoggedModel
     status = _run_file(run.info.run_id, "model/clarity/status.json")
     steps = {s["name"]: s for s in status["steps"]}
     assert status["status"] == "ok", steps
     assert steps["shap"]["status"] == "ok"
-    assert steps["baseline"]["status"] == "ok"
-    assert "pyspark.ml model" in json.dumps(steps["shap"]["summary"])
+    assert "pyspark.ml model" in steps["shap"]["summary"]["reason"]
+    manifest = _run_file(run.info.run_id, "model/clarity/monitoring/baseline.json")
+    assert manifest["data"]["item_count"] == 400
+    assert set(manifest["columns"]) == set(FEATURES)
+    assert manifest["quality"] is not None  # labels read from the Spark column
     tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
     assert tags["clarity.status"] == "ok"
+
+
+def _mixed(rows: int, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "y": rng.exponential(size=rows) * 1e6,
+            "k": rng.integers(0, 5, rows),
+            "s": rng.choice(["red", "green", "blue"], rows),
+            "label": rng.integers(0, 2, rows),
+        }
+    )
+    data.loc[::97, "x"] = np.nan
+    return data
+
+
+def test_spark_baseline_equals_pandas_and_ignores_partitioning(spark: Any) -> None:
+    from mlflow_clarity.data.reference import RawReference, prepare_reference
+    from mlflow_clarity.monitors.baseline.data_profile import build_profile
+    from mlflow_clarity.monitors.baseline.spark_profile import spark_profile
+    from mlflow_clarity.monitors.baseline.step import _fingerprint
+
+    rows = 50_000  # 200,000 takes ~30 s on a busy local[2]; the code path is the same
+    data = _mixed(rows)
+    frame = spark.createDataFrame(data)
+    profiles = []
+    for parts in (3, 8):
+        split = frame.repartition(parts)
+        ref = prepare_reference(RawReference(split, "label"), None, sample_rows=2000, seed=0)
+        profiles.append(spark_profile(ref.chunk_source, ref.sample))
+    spark_prof = profiles[1]
+    assert _fingerprint(profiles[0]) == _fingerprint(spark_prof)  # exact sums, full counts
+    assert spark_prof.item_count == rows
+    pandas_prof = build_profile([data.drop(columns="label")], sample=ref.sample)
+    for name, column in pandas_prof.columns.items():
+        ours, theirs = spark_prof.columns[name].to_dict(), column.to_dict()
+        for key in ("count", "missing", "non_finite", "min", "max", "bins", "values", "top"):
+            assert ours.get(key) == theirs.get(key), (name, key)
+        if "sum" in theirs:
+            assert ours["sum"] == pytest.approx(theirs["sum"], rel=1e-12)
+        if name in ("x", "y"):  # continuous: the sketch's quantiles within its rank error
+            values = data[name].dropna().to_numpy(dtype=float)
+            grid = ours["quantile_grid"]
+            for point, q in zip(grid["points"], grid["values"], strict=True):
+                assert abs(np.mean(values <= q) - point) <= 0.02, (name, point)
+
+
+def test_logged_spark_dataset_is_reference_data(spark: Any, tracking: str) -> None:
+    from mlflow_clarity.data.capture import logged_dataset_reference
+    from mlflow_clarity.data.reference import prepare_reference
+
+    frame = spark.createDataFrame(_table(300))
+    with mlflow.start_run() as run:
+        mlflow.log_input(mlflow.data.from_spark(frame, targets="label"), context="training")
+    raw = logged_dataset_reference(run.info.run_id)
+    assert raw is not None and raw.labels == "label"
+    reference = prepare_reference(raw, None, sample_rows=100, seed=0)
+    assert reference.n_rows == 300 and reference.columns == tuple(FEATURES)
+    assert len(reference.sample) == 100 and reference.sample_labels is not None
+
+
+def test_bad_spark_data_gets_clear_messages(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from mlflow_clarity.data.reference import RawReference, prepare_reference
+    from mlflow_clarity.data.sampling import ReferenceDataError
+
+    frame = spark.createDataFrame(_table(60))
+    with pytest.raises(ReferenceDataError, match="no rows"):
+        prepare_reference(RawReference(frame.limit(0), "label"), None, sample_rows=10, seed=0)
+    nested = frame.withColumn("pair", F.struct("a", "b")).withColumn("seq", F.array("c", "d"))
+    reference = prepare_reference(RawReference(nested, "label"), None, sample_rows=10, seed=0)
+    assert reference.columns == tuple(FEATURES)
+    assert any("'pair' (struct" in note and "'seq' (array" in note for note in reference.notes)
+    with pytest.raises(ReferenceDataError, match="label column 'nope'"):
+        prepare_reference(RawReference(frame, "nope"), None, sample_rows=10, seed=0)

@@ -33,6 +33,7 @@ from mlflow_clarity.monitors.baseline import sagemaker_files
 from mlflow_clarity.monitors.baseline.column_profiles import NumericProfile
 from mlflow_clarity.monitors.baseline.data_profile import SCHEMA_VERSION, DataProfile, build_profile
 from mlflow_clarity.monitors.baseline.model_quality import new_quality
+from mlflow_clarity.monitors.baseline.spark_profile import distributed_profile
 from mlflow_clarity.store import download_clarity, write_json
 from mlflow_clarity.types import (
     HEADROOM,
@@ -252,7 +253,8 @@ def build(
     """
 
     chunks = (features for features, _ in reference.iter_chunks(CHUNK_ROWS))
-    profile = build_profile(chunks, sample=reference.sample)
+    # a Spark reference is profiled on Spark (same profile, all rows, merged partitions)
+    profile = distributed_profile(reference) or build_profile(chunks, sample=reference.sample)
     notes = list(reference.notes) + [
         f"column {name!r} has no value: a String with zero counts in the SageMaker files"
         for name in sagemaker_files.empty_columns(profile)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mlflow_clarity.data.reference import RawReference
+from mlflow_clarity.data.spark_frames import is_spark_frame, split_label_column
 
 _MAX_REMEMBERED_DATASETS = 8
 _TRAINING_CONTEXTS = ("training", "train")
@@ -32,20 +33,26 @@ _datasets: deque[tuple[str, str, Any]] = deque(maxlen=_MAX_REMEMBERED_DATASETS)
 
 
 @contextmanager
-def reference_data(features: Any, labels: Any = None) -> Iterator[None]:
+def reference_data(
+    features: Any, labels: Any = None, *, label_col: str | None = None
+) -> Iterator[None]:
     """Use ``features`` (and ``labels``) as reference data for models logged in this block.
 
     Takes precedence over :func:`set_reference_data` and over logged datasets.
 
     Args:
-        features: DataFrame, numpy array, dict of columns or tensor.
+        features: DataFrame (pandas or Spark), numpy array, dict of columns or tensor.
+            A Spark DataFrame is profiled where it lives; explainers get a seeded sample.
         labels: Labels aligned with the rows, or None.
+        label_col: The column of ``features`` holding the labels (instead of ``labels``).
 
     Example::
 
         with mlflow_clarity.reference_data(X_train, y_train):
             mlflow.sklearn.log_model(model, name="model")
     """
+    if label_col is not None:
+        features, labels = split_label_column(features, label_col)
     token = _explicit.set(RawReference(features, labels, "explicit"))
     try:
         yield
@@ -53,14 +60,18 @@ def reference_data(features: Any, labels: Any = None) -> Iterator[None]:
         _explicit.reset(token)
 
 
-def set_reference_data(features: Any, labels: Any = None) -> None:
+def set_reference_data(features: Any, labels: Any = None, *, label_col: str | None = None) -> None:
     """Set reference data for every model logged from now on; ``None`` clears it.
 
     Args:
-        features: DataFrame, numpy array, dict of columns or tensor, or None.
+        features: DataFrame (pandas or Spark), numpy array, dict of columns or tensor,
+            or None.
         labels: Labels aligned with the rows, or None.
+        label_col: The column of ``features`` holding the labels (instead of ``labels``).
     """
     global _default
+    if features is not None and label_col is not None:
+        features, labels = split_label_column(features, label_col)
     with _default_lock:
         _default = None if features is None else RawReference(features, labels, "explicit")
 
@@ -113,6 +124,13 @@ def remember_logged_dataset(dataset: Any, digest: str) -> None:
 def _dataset_to_raw(dataset: Any) -> RawReference | None:
     name = getattr(dataset, "name", None) or "dataset"
     frame = getattr(dataset, "df", None)
+    if is_spark_frame(frame):  # SparkDataset: the rows stay on Spark, the label by name
+        targets = getattr(dataset, "targets", None)
+        predictions = getattr(dataset, "predictions", None)
+        features = frame.drop(predictions) if predictions in frame.columns else frame
+        return RawReference(
+            features, targets if targets in frame.columns else None, f"dataset:{name}"
+        )
     if frame is not None:  # PandasDataset
         targets = getattr(dataset, "targets", None)
         predictions = getattr(dataset, "predictions", None)

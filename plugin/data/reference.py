@@ -17,9 +17,11 @@ from mlflow_clarity.data.sampling import (
     TINY_ROWS,
     RawReference,
     ReferenceDataError,
+    align_columns,
     sampling_order,
     to_labels,
 )
+from mlflow_clarity.data.spark_frames import is_spark_frame, prepare_spark_reference
 from mlflow_clarity.types import ReferenceData
 
 if TYPE_CHECKING:
@@ -126,22 +128,7 @@ def _align(
     frame: pd.DataFrame, expected: ExpectedColumns | None, notes: list[str]
 ) -> tuple[pd.DataFrame, list[str]]:
     """The model's columns of ``frame`` in its order, and the columns dropped."""
-    if expected is None:
-        return frame, []
-    names = expected.names
-    present = set(frame.columns)
-    missing = [n for n in expected.required if n not in present]
-    if missing:
-        shown = ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        raise ReferenceDataError(
-            f"reference data lacks {len(missing)} column(s) the {expected.origin} requires: "
-            f"{shown}; it has {len(frame.columns)} column(s). Columns are matched by name."
-        )
-    extra = [c for c in frame.columns if c not in set(names)]
-    if extra:
-        shown = ", ".join(map(repr, extra[:10])) + (" ..." if len(extra) > 10 else "")
-        notes.append(f"dropped {len(extra)} column(s) not in the {expected.origin}: {shown}")
-    keep = [n for n in names if n in present]
+    keep, extra = align_columns(list(frame.columns), expected, notes)
     return (frame if list(frame.columns) == keep else frame[keep]), extra
 
 
@@ -176,6 +163,8 @@ def prepare_reference(
         ReferenceDataError: The data is empty, not usable for the model's modality, or
             lacks expected columns.
     """
+    if is_spark_frame(raw.features):  # profiled where it lives, sampled to the driver
+        return prepare_spark_reference(raw, expected, sample_rows=sample_rows, seed=seed)
     modality = detect(raw.features, signature, model)
     if modality.kind != "tabular":
         return prepare_items(raw, modality, sample_rows=sample_rows, seed=seed)

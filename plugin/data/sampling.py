@@ -79,3 +79,35 @@ def sampling_order(labels: pd.Series | None, n_rows: int, seed: int) -> Any:
         ranks = rng.permutation(len(members))
         keys[members] = (ranks + rng.uniform(size=len(members))) / len(members)
     return np.argsort(keys, kind="stable")
+
+
+def align_columns(
+    columns: list[str], expected: Any, notes: list[str]
+) -> tuple[list[str], list[str]]:
+    """The model's columns among ``columns``, in its order, and the columns dropped.
+
+    Args:
+        columns: The data's column names.
+        expected: The model's :class:`~mlflow_clarity.data.reference.ExpectedColumns`,
+            or None to keep every column.
+        notes: Remarks about the data; a note is added when columns are dropped.
+
+    Raises:
+        ReferenceDataError: A column the model requires is missing.
+    """
+    if expected is None:
+        return list(columns), []
+    present = set(columns)
+    missing = [n for n in expected.required if n not in present]
+    if missing:
+        shown = ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise ReferenceDataError(
+            f"reference data lacks {len(missing)} column(s) the {expected.origin} requires: "
+            f"{shown}; it has {len(columns)} column(s). Columns are matched by name."
+        )
+    wanted = set(expected.names)
+    extra = [c for c in columns if c not in wanted]
+    if extra:
+        shown = ", ".join(map(repr, extra[:10])) + (" ..." if len(extra) > 10 else "")
+        notes.append(f"dropped {len(extra)} column(s) not in the {expected.origin}: {shown}")
+    return [n for n in expected.names if n in present], extra
