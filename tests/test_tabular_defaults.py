@@ -159,3 +159,25 @@ def test_documented_defaults_are_the_code_defaults() -> None:
         "lime.num_samples": lime_step.NUM_SAMPLES,
     }
     assert ClarityConfig().budget_s == DEFAULT_BUDGET_S
+
+
+def test_logged_pipeline_and_its_check_explain_with_tree_shap(tracking: str) -> None:
+    """log_model with the default settings, then a check: the pipeline's trees explain
+    the whole 500-row attribution sample, with nothing to say about fewer rows."""
+    import mlflow
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    import mlflow_clarity
+
+    x, y = _mixed(3000)
+    model = _pipeline(GradientBoostingClassifier(n_estimators=20, random_state=0), x, y)
+    mlflow_clarity.autolog()
+    with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        info = mlflow.sklearn.log_model(model, name="m", serialization_format="cloudpickle")
+    batch, _ = _mixed(800, seed=1)
+    result = mlflow_clarity.check(f"models:/{info.model_id}", batch, experiment=None)
+    attribution = result.drift["attribution"]
+    assert attribution["explainer"] == "pipeline_tree"
+    assert attribution["rows"] == attribution["rows_sampled"] == 500
+    assert attribution["fewer_rows_reason"] is None
+    assert attribution["ndcg"] > 0.95  # same distribution: same ranking
