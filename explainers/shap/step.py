@@ -1,19 +1,22 @@
 """Built-in explainer ``shap``: SHAP values with the right algorithm for each model.
 
-Exact TreeSHAP for xgboost, lightgbm and sklearn trees; exact linear SHAP for sklearn
-linear models; DeepLIFT-SHAP (else expected gradients) for torch modules; for any other
-model, Exact enumeration up to 10 features, else Permutation SHAP sized to the step's
-time budget, on the raw input columns (pipelines and mixed-type frames included). The
-choice, its reason and every fallback are recorded in ``card.json``; additivity,
-sampling error and background sensitivity in ``quality.json``.
+Exact TreeSHAP for xgboost, lightgbm and sklearn trees, and for sklearn pipelines ending
+in one (on the transformed columns, summed per input column); exact linear SHAP for
+sklearn linear models; DeepLIFT-SHAP (else expected gradients) for torch modules; for
+any other model, Exact enumeration up to 10 features, else Permutation SHAP, on the raw
+input columns (pipelines and mixed-type frames included). TreeSHAP and the
+model-agnostic algorithms explain rows in chunks within the step's share of the time
+budget. The choice, its reason and every fallback are recorded in ``card.json``;
+additivity, sampling error and background sensitivity in ``quality.json``.
 
 Options (``autolog(step_options={"shap": {...}})``): ``explainer`` forces an algorithm
-(``native_tree``, ``tree``, ``linear``, ``deep``, ``gradient``, ``exact``,
-``permutation``, ``kernel``); ``max_rows`` caps the rows explained (default 10,000 for
-trees, the sample for others); ``background_rows`` (default 100); ``max_evals`` (the
-permutation floor, default 500); ``nsamples`` (Kernel); ``plots`` (default True);
-``background_file`` (a ``background.parquet`` written earlier, reused by drift checks so
-that attributions of new data share the log-time background).
+(``native_tree``, ``tree``, ``pipeline_tree``, ``linear``, ``deep``, ``gradient``,
+``exact``, ``permutation``, ``kernel``); ``max_rows`` caps the rows explained (default
+10,000 for trees, the sample for others); ``background_rows`` (default 100);
+``max_evals`` (the permutation floor, default 500); ``nsamples`` (Kernel); ``plots``
+(default True); ``background_agreement`` (default True: re-explain 50 rows under a
+second background); ``background_file`` (a ``background.parquet`` written earlier,
+reused by drift checks so that attributions of new data share the log-time background).
 """
 
 from __future__ import annotations
