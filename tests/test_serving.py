@@ -129,3 +129,13 @@ def test_explain_needs_a_stored_explainer(servers) -> None:
     assert result.exit_code == 2
     assert "no stored SHAP background nor reference sample" in result.output
     assert "mlflow-clarity explain" in result.output
+
+
+def test_a_chunked_body_over_the_limit_is_refused(servers) -> None:
+    """No Content-Length: the bytes read are counted."""
+    ours = servers["ours"]
+    chunk = b"1.0,2.0,3.0,4.0\n" * 65536  # 1 MB
+    reply = ours.invoke(iter([b"x0,x1,x2,x3\n", *[chunk] * 21]), "text/csv")
+    assert reply.status == 413 and reply.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    body, content_type = _payloads(servers["x"])["csv"]
+    assert ours.invoke(body, content_type).status == 200
