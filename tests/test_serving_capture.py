@@ -306,3 +306,30 @@ def test_requests_read_back_in_every_mlflow_format(form: str) -> None:
     assert list(read.columns) == list(frame.columns)
     assert all(kind == "float64" for kind in read.dtypes.astype(str))
     assert np.allclose(read.to_numpy(), frame.to_numpy())
+
+
+def test_capture_chunks_join_a_label_table_by_inference_id(tmp_path) -> None:
+    """A hand-written SageMaker capture hour: one-row records, labels from a CSV table."""
+    from mlflow_clarity.data.capture_files import capture_chunks
+    from mlflow_clarity.serving.capture import Exchange, capture_record
+
+    from datetime import datetime, timezone
+
+    hour = tmp_path / "capture" / "2026" / "12" / "02" / "13"
+    hour.mkdir(parents=True)
+    at = datetime(2026, 12, 2, 13, 5, tzinfo=timezone.utc).timestamp()
+    lines = []
+    for i in range(4):
+        request = f"x0,x1\n{i}.0,{i + 1}.0\n".encode()
+        response = json.dumps({"predictions": [i * 10]}).encode()
+        exchange = Exchange("text/csv", request, "application/json", response, f"id-{i}", at)
+        lines.append(json.dumps(capture_record(exchange)))
+    (hour / "00-00-1-a.jsonl").write_text("\n".join(lines) + "\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("inferenceId,label\nid-0,0.5\nid-2,20.5\nother,1\n")
+    [(inputs, joined, outputs)] = list(capture_chunks(tmp_path / "capture", labels))
+    assert inputs["inferenceId"].tolist() == ["id-0", "id-1", "id-2", "id-3"]
+    assert inputs["x0"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert outputs["prediction"].tolist() == [0, 10, 20, 30]
+    assert joined.tolist()[0] == 0.5 and joined.tolist()[2] == 20.5
+    assert joined.isna().tolist() == [False, True, False, True]
