@@ -310,10 +310,10 @@ def test_requests_read_back_in_every_mlflow_format(form: str) -> None:
 
 def test_capture_chunks_join_a_label_table_by_inference_id(tmp_path) -> None:
     """A hand-written SageMaker capture hour: one-row records, labels from a CSV table."""
+    from datetime import datetime, timezone
+
     from mlflow_clarity.data.capture_files import capture_chunks
     from mlflow_clarity.serving.capture import Exchange, capture_record
-
-    from datetime import datetime, timezone
 
     hour = tmp_path / "capture" / "2026" / "12" / "02" / "13"
     hour.mkdir(parents=True)
