@@ -247,6 +247,8 @@ def _print_check(result: Any) -> None:
     "model's own baseline).",
 )
 @click.option("--baseline-constraints", default=None, help="Its constraints.json (optional).")
+@click.option("--spark", is_flag=True, help="Read --data (parquet) with Spark, in chunks.")
+@click.option("--master", default=None, help="Spark master for --spark (e.g. local[*]).")
 def check_command(
     model_uri: str,
     data_path: str,
@@ -267,6 +269,8 @@ def check_command(
     until: str | None,
     baseline_statistics: str | None,
     baseline_constraints: str | None,
+    spark: bool,
+    master: str | None,
 ) -> None:
     """Check a batch of data against the baseline stored with a model.
 
@@ -286,7 +290,11 @@ def check_command(
 
     _quiet_tracking(tracking_uri)
     data: Any = data_path
-    if is_capture(data_path):
+    if spark:
+        from mlflow_clarity.data.spark_frames import read_spark_data
+
+        data = read_spark_data(data_path, master)
+    elif is_capture(data_path):
         id_column = id_column or ID_COLUMN
         data = CaptureFolder(data_path, since, until, labels, id_column)
         labels = None

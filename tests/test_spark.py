@@ -144,3 +144,37 @@ def test_bad_spark_data_gets_clear_messages(spark: Any) -> None:
     assert any("'pair' (struct" in note and "'seq' (array" in note for note in reference.notes)
     with pytest.raises(ReferenceDataError, match="label column 'nope'"):
         prepare_reference(RawReference(frame, "nope"), None, sample_rows=10, seed=0)
+
+
+def test_spark_check_of_a_parquet_folder_matches_pandas(
+    spark: Any, tracking: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from mlflow_clarity.cli import cli
+
+    from models import classification_data, logistic
+
+    x, y = classification_data(rows=2000)
+    mlflow_clarity.autolog(steps=["baseline"])
+    with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        info = mlflow.sklearn.log_model(logistic(x, y), name="m")
+    uri = f"models:/{info.model_id}"
+    drifted = x.assign(x0=x["x0"] * 3 + 1, label=y)
+    folder = str(tmp_path / "batch")
+    spark.createDataFrame(drifted).repartition(4).write.parquet(folder)
+    batch = spark.read.parquet(folder)
+    options = {"experiment": None, "attribution": False, "chunk_rows": 700}
+    on_spark = mlflow_clarity.check(uri, batch, "label", **options)
+    on_pandas = mlflow_clarity.check(uri, drifted, "label", **options)
+    kinds = {(v.get("feature_name"), v["constraint_check_type"]) for v in on_spark.violations}
+    assert ("x0", "baseline_drift_check") in kinds
+    assert kinds == {
+        (v.get("feature_name"), v["constraint_check_type"]) for v in on_pandas.violations
+    }
+    assert on_spark.drift["batch"]["rows"] == 2000
+    assert on_spark.drift["quality"] == on_pandas.drift["quality"]
+    args = ["check", uri, "--data", folder, "--spark", "--labels", "label", "--no-log"]
+    result = CliRunner().invoke(cli, [*args, "--no-attribution", "--output", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    assert "baseline_drift_check x0" in result.output

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from mlflow_clarity.data.capture_files import capture_chunks, is_capture
 from mlflow_clarity.data.reference import to_frame
+from mlflow_clarity.data.spark_frames import is_spark_frame, spark_chunks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,6 +100,9 @@ def iter_chunks(
     """
     if is_capture(data):
         yield from capture_chunks(data, labels, rows=rows, column_hint=column_hint)
+        return
+    if is_spark_frame(data):  # streamed one partition at a time
+        yield from spark_chunks(data, labels if isinstance(labels, str) else None, rows=rows)
         return
     if isinstance(data, (str, Path)):
         if labels is not None and not isinstance(labels, str):

@@ -83,27 +83,62 @@ class SparkRows:
     sample: pd.DataFrame
 
     def __call__(self, rows: int) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
-        names = [*self.columns, *([self.label_col] if self.label_col else [])]
-        batch: list[Any] = []
-        for row in self.frame.select(*names).toLocalIterator(prefetchPartitions=True):
-            batch.append(tuple(row))
-            if len(batch) == rows:
-                yield self._chunk(batch, names)
-                batch = []
-        if batch:
-            yield self._chunk(batch, names)
+        for chunk, labels in spark_chunks(self.frame, self.label_col, rows=rows):
+            for name in self.columns:  # the sample's dtypes (Spark's own toPandas)
+                if chunk[name].dtype != self.sample[name].dtype:
+                    # nulls in an integer column stay float, as in toPandas
+                    with contextlib.suppress(TypeError, ValueError):
+                        chunk[name] = chunk[name].astype(self.sample[name].dtype)
+            yield chunk, labels
 
-    def _chunk(self, batch: list[Any], names: list[str]) -> tuple[pd.DataFrame, pd.Series | None]:
-        import pandas as pd
 
-        chunk = pd.DataFrame.from_records(batch, columns=names)
-        for name in self.columns:  # the sample's dtypes (Spark's own toPandas conversion)
-            if chunk[name].dtype != self.sample[name].dtype:
-                # nulls in an integer column stay float, as in toPandas
-                with contextlib.suppress(TypeError, ValueError):
-                    chunk[name] = chunk[name].astype(self.sample[name].dtype)
-        labels = chunk.pop(self.label_col) if self.label_col else None
-        return chunk, labels
+def spark_chunks(
+    frame: Any, label_col: str | None = None, *, rows: int = 100_000
+) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+    """Stream a Spark DataFrame to the driver as ``(features, labels)`` pandas chunks.
+
+    One partition at a time reaches the driver (``toLocalIterator``), so the driver's
+    memory is bounded by the partition and chunk sizes, not by the row count.
+
+    Args:
+        frame: The Spark DataFrame.
+        label_col: The name of its label column, or None.
+        rows: Rows per chunk.
+
+    Raises:
+        ReferenceDataError: The label column is not in the data.
+    """
+    import pandas as pd
+
+    names = list(frame.columns)
+    if label_col is not None and label_col not in names:
+        raise ReferenceDataError(f"label column {label_col!r} is not in the Spark DataFrame")
+
+    def chunk(batch: list[Any]) -> tuple[pd.DataFrame, pd.Series | None]:
+        features = pd.DataFrame.from_records(batch, columns=names)
+        labels = features.pop(label_col) if label_col else None
+        return features, labels
+
+    batch: list[Any] = []
+    for row in frame.toLocalIterator(prefetchPartitions=True):
+        batch.append(tuple(row))
+        if len(batch) == rows:
+            yield chunk(batch)
+            batch = []
+    if batch:
+        yield chunk(batch)
+
+
+def read_spark_data(path: str, master: str | None = None) -> Any:
+    """Read a parquet file or folder as a Spark DataFrame (the active session, or a new
+    one on ``master``, such as ``local[*]``)."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is None:
+        builder = SparkSession.builder.appName("mlflow-clarity")
+        session = (builder.master(master) if master else builder).getOrCreate()
+    return session.read.parquet(path)
 
 
 def _usable_columns(frame: Any, label_col: str | None, notes: list[str]) -> dict[str, Any]:
