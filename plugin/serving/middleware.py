@@ -217,7 +217,7 @@ class ClarityMiddleware:
             return
         response = _Response()
         if explain is None:
-            await self.app(scope, _replay(body), self._recording(send, response))
+            await self.app(scope, _replay(body), self._recording(response, send))
         else:
             await self._explained(scope, body, headers, explain, send, response)
         if sampled and capture is not None:
@@ -235,7 +235,9 @@ class ClarityMiddleware:
             else:
                 capture.stats.add(not_captured_error_status=1)
 
-    def _recording(self, send: Send, response: _Response) -> Send:
+    def _recording(self, response: _Response, send: Send | None = None) -> Send:
+        """A ``send`` that records the response (and passes it on to ``send``, if any)."""
+
         async def recording(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response.status = message["status"]
@@ -244,7 +246,8 @@ class ClarityMiddleware:
                         response.content_type = value.decode("latin-1")
             elif message["type"] == "http.response.body":
                 response.chunks.append(message.get("body", b""))
-            await send(message)
+            if send is not None:
+                await send(message)
 
         return recording
 
@@ -295,23 +298,13 @@ class ClarityMiddleware:
     ) -> None:
         """Predict with MLflow's app, then explain the chosen records within the limit."""
         inner = _Response()
-
-        async def collect(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                inner.status = message["status"]
-                for key, value in message.get("headers", []):
-                    if key.lower() == b"content-type":
-                        inner.content_type = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                inner.chunks.append(message.get("body", b""))
-
-        await self.app({**scope, "path": "/invocations"}, _replay(body), collect)
+        await self.app({**scope, "path": "/invocations"}, _replay(body), self._recording(inner))
         if inner.status != 200:  # MLflow's own error, unchanged
             status, payload, kind = inner.status, inner.body, inner.content_type or "text/plain"
         else:
             status, payload = await self._explanation(body, headers, explain, inner)
             kind = "application/json"
-        await _respond(self._recording(send, response), status, payload, kind)
+        await _respond(self._recording(response, send), status, payload, kind)
 
     async def _explanation(
         self, body: bytes, headers: dict[str, str], explain: Any, inner: _Response
