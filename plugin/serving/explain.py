@@ -155,23 +155,9 @@ def load_explainer(model_uri: str) -> OnlineExplainer:
         mlflow_clarity.logged_models.ModelUriError: Not a ``models:/`` URI of a LoggedModel.
         FileNotFoundError: The model has neither a SHAP background nor a reference sample.
     """
-    import pandas as pd
-
     ctx = load_context(resolve_model_uri(model_uri))
-    local = Path(tempfile.mkdtemp(prefix="clarity-serve-"))
-    wanted = (SHAP_FILES["card"], SHAP_FILES["background"])
-    shap_folder = download_files(ctx.model_id, SHAP, wanted, local / "shap")
-    card_path, background_path = (shap_folder / name for name in wanted)
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}
-    if not background_path.exists():
-        sample = BASELINE_FILES["sample"]
-        background_path = download_files(ctx.model_id, MONITORING, (sample,), local) / sample
-    if not background_path.exists():
-        raise FileNotFoundError(
-            f"{model_uri} has no stored SHAP background nor reference sample in clarity/; "
-            f"explain it first: mlflow-clarity explain {model_uri} --data REFERENCE.csv"
-        )
-    frame = pd.read_parquet(background_path)
+    with tempfile.TemporaryDirectory(prefix="clarity-serve-") as tmp:
+        card, frame = _stored_card_and_background(ctx.model_id, model_uri, Path(tmp))
     frame = frame.sample(min(len(frame), BACKGROUND_ROWS), random_state=ctx.seed)
     encoding = TableEncoding.fit(frame)
     ctx = dataclasses.replace(ctx, options={"max_evals": ONLINE_MAX_EVALS})
@@ -187,6 +173,27 @@ def load_explainer(model_uri: str) -> OnlineExplainer:
         source = "the explainer chain (no stored SHAP card)"
     background = encoding.encode(frame)
     return OnlineExplainer(ExplainSetup(ctx, encoding, predictor), algorithm, background, source)
+
+
+def _stored_card_and_background(
+    model_id: str, model_uri: str, local: Path
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The SHAP card (or ``{}``) and background (or the baseline's reference sample)."""
+    import pandas as pd
+
+    wanted = (SHAP_FILES["card"], SHAP_FILES["background"])
+    shap_folder = download_files(model_id, SHAP, wanted, local / "shap")
+    card_path, background_path = (shap_folder / name for name in wanted)
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if not background_path.exists():
+        sample = BASELINE_FILES["sample"]
+        background_path = download_files(model_id, MONITORING, (sample,), local) / sample
+    if not background_path.exists():
+        raise FileNotFoundError(
+            f"{model_uri} has no stored SHAP background nor reference sample in clarity/; "
+            f"explain it first: mlflow-clarity explain {model_uri} --data REFERENCE.csv"
+        )
+    return card, pd.read_parquet(background_path)
 
 
 def clarify_response(
