@@ -178,3 +178,31 @@ def test_spark_check_of_a_parquet_folder_matches_pandas(
     result = CliRunner().invoke(cli, [*args, "--no-attribution", "--output", str(tmp_path / "o")])
     assert result.exit_code == 1, result.output
     assert "baseline_drift_check x0" in result.output
+
+
+@pytest.mark.slow
+def test_remote_style_path_through_record_logged_model(
+    spark: Any, tracking: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run artifact URI Spark writes itself (hdfs://, s3a://, dbfs:/): MLflow saves the
+    model with Spark, logs its metadata by hand and calls _record_logged_model; the local
+    artifact store stands in for it once MLflow no longer takes it for a local URI."""
+    import mlflow.spark as mlflow_spark
+    from pyspark.ml.classification import LogisticRegression
+
+    data = _table(300)
+    model = _pipeline(spark, data, LogisticRegression(maxIter=5))
+    from mlflow.models import Model
+
+    def no_log_v2(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("log_model took the Model._log_v2 path")
+
+    monkeypatch.setattr(mlflow_spark, "is_local_uri", lambda uri: False)
+    monkeypatch.setattr(Model, "_log_v2", classmethod(no_log_v2))
+    reference = spark.createDataFrame(data)
+    with mlflow.start_run() as run, mlflow_clarity.reference_data(reference, label_col="label"):
+        mlflow.spark.log_model(model, "model", pip_requirements=["pyspark"])
+    status = _run_file(run.info.run_id, "model/clarity/status.json")
+    assert status["model_id"] == f"runs:/{run.info.run_id}/model"
+    assert status["status"] == "ok", status["steps"]
+    assert {s["name"]: s["status"] for s in status["steps"]}["shap"] == "ok"
