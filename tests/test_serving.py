@@ -109,6 +109,14 @@ def test_other_routes_are_mlflows(servers) -> None:
     assert servers["ours"].request("GET", "/nothing").status == 404
 
 
+def test_explanations_are_off_without_explain(servers) -> None:
+    body, content_type = _payloads(servers["x"])["split"]
+    asked = servers["ours"].invoke(body, content_type, **{"X-Clarity-Explain": "true"})
+    assert asked.body == servers["theirs"].invoke(body, content_type).body
+    route = servers["ours"].request("POST", "/explain", body, content_type)
+    assert route.status == 404 and "--explain" in route.json()["message"]
+
+
 def test_a_50_mb_body_is_refused_cleanly(servers) -> None:
     ours = servers["ours"]
     huge = b"x0,x1,x2,x3\n" + b"1.0,2.0,3.0,4.0\n" * (50 * 1024 * 1024 // 16)

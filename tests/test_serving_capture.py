@@ -333,3 +333,21 @@ def test_capture_chunks_join_a_label_table_by_inference_id(tmp_path) -> None:
     assert outputs["prediction"].tolist() == [0, 10, 20, 30]
     assert joined.tolist()[0] == 0.5 and joined.tolist()[2] == 20.5
     assert joined.isna().tolist() == [False, True, False, True]
+
+
+def test_captured_outputs_take_the_prediction_profiles_names() -> None:
+    import pandas as pd
+
+    from mlflow_clarity.data.capture_files import outputs_as_profile_columns
+
+    regression, values = outputs_as_profile_columns(
+        pd.DataFrame({"prediction": [1.5, 2.5]}), ["prediction"]
+    )
+    assert regression["prediction"].tolist() == [1.5, 2.5] and values.shape == (2, 1)
+    classifier = ["proba_0", "proba_1", "predicted_label"]
+    labels, none = outputs_as_profile_columns(pd.DataFrame({"prediction": [1.0, 0.0]}), classifier)
+    assert labels["predicted_label"].tolist() == ["1", "0"] and none is None
+    answered = pd.DataFrame({"output_0": [0.2, 0.7], "output_1": [0.8, 0.3]})
+    probabilities, values = outputs_as_profile_columns(answered, classifier)
+    assert list(probabilities.columns) == classifier
+    assert probabilities["predicted_label"].tolist() == ["1", "0"] and values.shape == (2, 2)
