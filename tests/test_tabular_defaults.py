@@ -181,3 +181,23 @@ def test_logged_pipeline_and_its_check_explain_with_tree_shap(tracking: str) -> 
     assert attribution["rows"] == attribution["rows_sampled"] == 500
     assert attribution["fewer_rows_reason"] is None
     assert attribution["ndcg"] > 0.95  # same distribution: same ranking
+
+
+def test_outputs_profile_out_of_time_keeps_the_samples_outputs() -> None:
+    """No chunk of model outputs fits: the sample's outputs (computed anyway) are the
+    profile, so later checks still have one, and the manifest says so."""
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+
+    from mlflow_clarity.monitors.baseline.step import build
+
+    x, y = _mixed(3000)
+    numeric = x[["num0", "num1"]]
+    ctx = context(numeric, y, model=LogisticRegression().fit(numeric, y), sample_rows=500)
+    baseline = build(ctx.reference, ctx=ctx, deadline=time.monotonic())
+    assert baseline.predictions is not None and baseline.predictions.item_count == 500
+    assert baseline.manifest["truncated"] == (
+        "time budget: model outputs profiled on the 500 sample rows of 3,000 rows"
+    )
+    assert baseline.profile.item_count == 3000  # the inputs are always profiled in full

@@ -147,7 +147,11 @@ def shap_values(workspace: StepWorkspace) -> pd.DataFrame | None:
 def _choose_rows(
     ctx: ModelContext, workspace: StepWorkspace, x: np.ndarray, output: np.ndarray, count: int
 ) -> list[int]:
-    """Sample positions: half spread over the output range, half with the largest SHAP sums."""
+    """Sample positions: half spread over the output range, half with the largest SHAP sums.
+
+    The two halves alternate, so that rows SHAP explained come early: when the time
+    budget cuts the list short, the agreement step still has rows explained by both.
+    """
     import numpy as np
 
     complete = np.flatnonzero(np.isfinite(x).all(axis=1))
@@ -155,21 +159,23 @@ def _choose_rows(
         raise StepSkipped("every sampled row has a missing value; LIME needs complete rows")
     order = complete[np.argsort(output[complete], kind="stable")]
     values = shap_values(workspace)
-    spread = (count + 1) // 2 if values is not None else count
-    quantiles = np.linspace(0, 1, min(spread, len(order)))
-    picks = [int(order[round(q * (len(order) - 1))]) for q in quantiles]
-    if values is not None:  # then the rows SHAP found most strongly attributed
+    spread_count = (count + 1) // 2 if values is not None else count
+    quantiles = np.linspace(0, 1, min(spread_count, len(order)))
+    spread = list(dict.fromkeys(int(order[round(q * (len(order) - 1))]) for q in quantiles))
+    strongest: list[int] = []
+    if values is not None:  # the rows SHAP found most strongly attributed
         features = [c for c in ctx.reference.columns if c in values.columns]
         strength = values[features].abs().sum(axis=1).groupby(values["reference_row"]).sum()
         sample_row_of = {int(p): i for i, p in enumerate(ctx.reference.positions(len(x)))}
-        usable = set(complete.tolist())
+        usable = set(complete.tolist()) - set(spread)
         for reference_row in strength.sort_values(ascending=False, kind="stable").index:
             row = sample_row_of.get(int(reference_row))
-            if len(picks) >= count:
+            if len(spread) + len(strongest) >= count:
                 break
-            if row is not None and row in usable and row not in picks:
-                picks.append(row)
-    return list(dict.fromkeys(picks))[:count]
+            if row is not None and row in usable and row not in strongest:
+                strongest.append(row)
+    mixed = [r for pair in itertools.zip_longest(strongest, spread) for r in pair if r is not None]
+    return mixed[:count]
 
 
 def _output_to_explain(predictor: Predictor, outputs: np.ndarray) -> int:

@@ -190,7 +190,8 @@ def _prediction_profile(
 
     The model is called on chunks of ``OUTPUT_CHUNK_ROWS``; a chunk starts only if it is
     expected to end by ``deadline`` (its cost estimated from the sample's call, then from
-    the rows done so far).
+    the rows done so far). When not even the first chunk fits, the outputs of the
+    explainers' sample (computed first, for the bin edges) are the profile.
 
     Returns:
         The outputs' profile, quality metrics on the labelled rows (or None) and a note
@@ -214,10 +215,12 @@ def _prediction_profile(
         if profile.item_count:  # the rows done so far measure the model's speed
             per_row = (time.monotonic() - started) / profile.item_count
         if time.monotonic() + HEADROOM * per_row * len(chunk) > deadline:
-            note = (
-                f"time budget: model outputs profiled on the first {profile.item_count:,} "
-                f"of {reference.n_rows:,} rows"
-            )
+            if not profile.item_count:  # the sample's outputs, already computed, stand in
+                profile.update(sample_frame)
+                where = f"the {profile.item_count:,} sample rows"
+            else:
+                where = f"the first {profile.item_count:,}"
+            note = f"time budget: model outputs profiled on {where} of {reference.n_rows:,} rows"
             return profile, None, note
         outputs, frame = outputs_of(chunk)
         profile.update(frame)
