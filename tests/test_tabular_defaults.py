@@ -201,3 +201,21 @@ def test_outputs_profile_out_of_time_keeps_the_samples_outputs() -> None:
         "time budget: model outputs profiled on the 500 sample rows of 3,000 rows"
     )
     assert baseline.profile.item_count == 3000  # the inputs are always profiled in full
+
+
+def test_pipeline_tree_without_reference_data_traces_columns_on_the_background() -> None:
+    """Online explanations have a stored background and no reference data."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from mlflow_clarity.data.encoding import TableEncoding
+    from mlflow_clarity.explainers.shap.algorithms import ExplainSetup, pipeline_tree
+
+    x, y = _mixed(300)
+    model = _pipeline(GradientBoostingClassifier(n_estimators=10, random_state=0), x, y)
+    encoding = TableEncoding.fit(x)
+    matrix = encoding.encode(x)
+    setup = ExplainSetup(context(model=model), encoding, None)
+    attribution = pipeline_tree(setup, matrix[:5], matrix[100:200])
+    assert attribution.values.shape == (5, 4, 1)
+    total = attribution.values.sum(axis=1) + attribution.base
+    np.testing.assert_allclose(total, attribution.output, atol=1e-9)

@@ -26,7 +26,8 @@ MIN_PERMUTATION_EVALS = 500
 EXACT_MAX_FEATURES = 10
 GRADIENT_SAMPLES = 200
 OWNER_ROWS = 1_000
-"""Sample rows on which a pipeline's transformed columns are traced to its input columns."""
+"""Sample rows on which, with the background, a pipeline's transformed columns are traced
+to its input columns."""
 
 
 class AlgorithmUnavailable(Exception):
@@ -256,24 +257,32 @@ def _pipeline_parts(model: Any) -> tuple[Any, Any]:
     return model[:-1], model[-1]
 
 
-def _pipeline_setup(setup: ExplainSetup) -> tuple[Any, Any, Any, np.ndarray]:
-    """The preprocessing, the tree model, its TreeExplainer and the column map (built once)."""
+def _pipeline_setup(
+    setup: ExplainSetup, background: np.ndarray
+) -> tuple[Any, Any, Any, np.ndarray]:
+    """The preprocessing, the tree model, its TreeExplainer and the column map (built once).
+
+    Columns are traced on the background rows and, when the context has reference data,
+    the first ``OWNER_ROWS`` of its sample (more categories seen).
+    """
     import numpy as np
     import shap
 
     if "pipeline_tree" in setup.cache:
         return setup.cache["pipeline_tree"]
     preprocess, model = _pipeline_parts(setup.ctx.model)
-    assert setup.ctx.reference is not None  # the shap step needs data
-    sample = setup.ctx.reference.sample.iloc[:OWNER_ROWS]
-    owners = input_owners(preprocess, setup.frame(setup.encoding.encode(sample)))
+    rows = background
+    if setup.ctx.reference is not None:
+        sample = setup.encoding.encode(setup.ctx.reference.sample.iloc[:OWNER_ROWS])
+        rows = np.vstack([sample, background])
+    owners = input_owners(preprocess, setup.frame(rows))
     used = getattr(model, "feature_importances_", None)
     if used is not None and len(used) == len(owners):
         untraced = np.flatnonzero((owners < 0) & (np.asarray(used) > 0))
         if len(untraced):  # the model splits on it, so it has SHAP values nobody gets
             raise AlgorithmUnavailable(
                 f"transformed column {int(untraced[0])} is used by the model but did not "
-                f"change with any input column on {len(sample)} sample rows"
+                f"change with any input column on {len(rows)} rows"
             )
     parts = (preprocess, model, shap.TreeExplainer(model), owners)
     setup.cache["pipeline_tree"] = parts
@@ -295,7 +304,7 @@ def pipeline_tree(
     """
     import numpy as np
 
-    preprocess, model, explainer, owners = _pipeline_setup(setup)
+    preprocess, model, explainer, owners = _pipeline_setup(setup, background)
     matrix = _dense(preprocess.transform(setup.frame(x)))
     values = _as_3d(explainer.shap_values(matrix, check_additivity=False), *matrix.shape)
     grouped = np.stack(
