@@ -40,8 +40,12 @@ class ScoringServer:
         self.port = free_port()
         self.log_path = root / f"{name}.log"
         self.log = self.log_path.open("w")
+        # "{port}" in an argument places the port; otherwise "--port N" is added
+        placed = [arg.format(port=self.port) for arg in args]
+        if placed == args:
+            placed += ["--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [*args, "--port", str(self.port)],
+            placed,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

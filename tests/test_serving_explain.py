@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,7 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     try:
         for server in servers.values():
             server.wait_ready()
-        yield {"servers": servers, "x": x}
+        yield {"servers": servers, "x": x, "store": store, "uri": f"models:/{tree.model_id}"}
     finally:
         for server in servers.values():
             server.stop()
@@ -168,12 +170,13 @@ def test_slow_explanation_times_out_and_the_prediction_is_returned(served) -> No
 
 
 def test_mlflow_deployments_target_predicts_and_explains(served, tmp_path) -> None:
-    import subprocess
-    import sys
-
     from mlflow.deployments import get_deploy_client
 
-    server: ScoringServer = served["servers"]["tree"]
+    """`mlflow deployments run-local -t clarity` serves; the client and the CLI call it."""
+    run_local = [sys.executable, "-m", "mlflow", "deployments", "run-local", "-t", "clarity"]
+    run_local += ["-m", served["uri"], "--name", "local", "-C", "port={port}", "-C", "explain=true"]
+    env = {"MLFLOW_TRACKING_URI": served["store"].uri}
+    server = ScoringServer(run_local, served["store"].root, "run-local", env).wait_ready()
     target = f"clarity:/http://127.0.0.1:{server.port}"
     rows = served["x"].head(3)
     client = get_deploy_client(target)
@@ -192,3 +195,4 @@ def test_mlflow_deployments_target_predicts_and_explains(served, tmp_path) -> No
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["explanations"]["tree_shap"] == explained["explanations"]["tree_shap"]
+    server.stop()

@@ -107,8 +107,11 @@ class ClarityDeploymentClient(BaseDeploymentClient):
         return {"name": url, "mlflow_version": version, **stats}
 
 
-def run_local(target, name, model_uri, flavor=None, config=None):
+def run_local(name, model_uri, flavor=None, config=None):
     """Serve ``model_uri`` in the foreground (``mlflow deployments run-local -t clarity``).
+
+    MLflow calls it without the target (``interface.run_local``), as its own targets
+    define it.
 
     ``config`` (``-C key=value``): ``host``, ``port``, ``capture`` (a folder),
     ``capture_percent``, ``explain`` (true/false), ``explain_timeout``.
