@@ -118,7 +118,7 @@ class SparkMLModel:
             expected = spark_outputs(head)
             try:
                 matches = np.allclose(self._local(head), expected, rtol=0, atol=LOCAL_TOLERANCE)
-            except Exception:  # columns or types numpy cannot take
+            except (KeyError, TypeError, ValueError):  # columns or types numpy cannot take
                 matches = False
             if not matches:
                 self._local = None

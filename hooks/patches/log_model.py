@@ -165,7 +165,11 @@ def _stored_spark_model(model_uri: str) -> Any:
 
         return callable_spark_model(mlflow.spark.load_model(model_uri))
     except Exception as exc:
-        logger.info("mlflow-clarity: %s not loaded as a Spark model (%r)", model_uri, exc)
+        report_failure(
+            f"loading {model_uri} as a Spark model",
+            exc,
+            consequence="Its stored pyfunc model is explained instead.",
+        )
         return None
 
 

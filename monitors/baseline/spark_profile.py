@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.data.spark_frames import SparkRows
-from mlflow_clarity.errors import logger
+from mlflow_clarity.errors import report_failure
 from mlflow_clarity.monitors.baseline.column_profiles import CategoricalProfile, NumericProfile
 from mlflow_clarity.monitors.baseline.data_profile import DataProfile, numeric_values
 
@@ -139,9 +139,10 @@ def distributed_profile(reference: ReferenceData) -> DataProfile | None:
     try:
         return spark_profile(rows, reference.sample)
     except Exception as exc:
-        logger.warning(
-            "mlflow-clarity: profiling the Spark reference on Spark failed (%r); streaming "
-            "its rows through the driver instead. Install mlflow-clarity on the workers.",
+        report_failure(
+            "profiling the Spark reference on Spark",
             exc,
+            consequence="Its rows are streamed through the driver instead; install "
+            "mlflow-clarity on the Spark workers.",
         )
         return None
