@@ -338,7 +338,14 @@ def test_capture_chunks_join_a_label_table_by_inference_id(tmp_path) -> None:
 def test_captured_outputs_take_the_prediction_profiles_names() -> None:
     import pandas as pd
 
-    from mlflow_clarity.data.capture_files import outputs_as_profile_columns
+    from mlflow_clarity.data.capture_files import outputs_as_profile_columns, response_frame
+
+    clarify = {  # an explained response, as captured
+        "version": "1.0",
+        "predictions": {"content_type": "application/json", "data": '{"predictions": [1.5]}'},
+        "explanations": {"tree_shap": [[]]},
+    }
+    assert response_frame(json.dumps(clarify))["prediction"].tolist() == [1.5]
 
     regression, values = outputs_as_profile_columns(
         pd.DataFrame({"prediction": [1.5, 2.5]}), ["prediction"]
