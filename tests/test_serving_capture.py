@@ -358,3 +358,20 @@ def test_captured_outputs_take_the_prediction_profiles_names() -> None:
     probabilities, values = outputs_as_profile_columns(answered, classifier)
     assert list(probabilities.columns) == classifier
     assert probabilities["predicted_label"].tolist() == ["1", "0"] and values.shape == (2, 2)
+
+
+def test_only_folders_with_json_lines_are_capture_folders(tmp_path) -> None:
+    from mlflow_clarity.data.capture_files import is_capture
+
+    images = tmp_path / "images" / "cats"
+    images.mkdir(parents=True)
+    (images / "a.png").write_bytes(b"\x89PNG")
+    hour = tmp_path / "capture" / "2026" / "12" / "02" / "13"
+    hour.mkdir(parents=True)
+    (hour / "x.jsonl").write_text("")
+    sagemaker = tmp_path / "sm" / "endpoint" / "AllTraffic" / "2026" / "12" / "02" / "13"
+    sagemaker.mkdir(parents=True)
+    (sagemaker / "y.jsonl").write_text("")
+    assert not is_capture(tmp_path / "images") and not is_capture(tmp_path / "missing")
+    assert is_capture(tmp_path / "capture") and is_capture(tmp_path / "sm")
+    assert is_capture(CaptureFolder(tmp_path / "anything"))

@@ -55,11 +55,23 @@ class CaptureFolder:
     id_column: str = ID_COLUMN
 
 
+CAPTURE_PATTERNS = (
+    "*.jsonl",
+    "[0-9][0-9][0-9][0-9]/*/*/*/*.jsonl",
+    "*/*/[0-9][0-9][0-9][0-9]/*/*/*/*.jsonl",  # SageMaker's <endpoint>/<variant>/yyyy/...
+)
+"""Where a capture folder has its JSON lines (a folder of images has none)."""
+
+
 def is_capture(data: Any) -> bool:
-    """Whether ``data`` names a capture folder (a :class:`CaptureFolder` or a directory)."""
+    """Whether ``data`` names a capture folder: a :class:`CaptureFolder`, or a directory
+    with ``.jsonl`` files in it or in ``YYYY/MM/DD/HH/`` below it."""
     if isinstance(data, CaptureFolder):
         return True
-    return isinstance(data, (str, Path)) and Path(data).is_dir()
+    if not isinstance(data, (str, Path)) or not Path(data).is_dir():
+        return False
+    root = Path(data)
+    return any(next(root.glob(pattern), None) is not None for pattern in CAPTURE_PATTERNS)
 
 
 def parse_time(value: str | datetime | None) -> datetime | None:
