@@ -44,6 +44,8 @@ EMBEDDING_ROWS = 3000
 MIN_EMBEDDING_ROWS = 60
 TEXT_ROWS = 20_000
 """Reference documents profiled at most (a seeded sample)."""
+TEXT_CHARACTERS = 5_000_000
+"""Characters of reference documents profiled at most (long documents: fewer of them)."""
 TABULAR = "tabular_columns"
 
 

@@ -22,6 +22,7 @@ from mlflow_clarity.hooks.specs import hookimpl
 from mlflow_clarity.layout import CONTENT, CONTENT_FILES
 from mlflow_clarity.monitors.content.baseline import (
     EMBEDDING_ROWS,
+    TEXT_CHARACTERS,
     TEXT_ROWS,
     ContentBaseline,
     build_images,
@@ -68,7 +69,15 @@ def _build(ctx: ModelContext, deadline: float) -> tuple[ContentBaseline, pd.Data
     if modality.kind == "text":
         frame, _ = reference.draw(min(reference.n_rows, TEXT_ROWS))
         column = modality.column or str(frame.columns[0])
-        return build_texts(tuple(frame[column].tolist()), column, deadline=deadline)
+        texts = frame[column].tolist()
+        kept = int(np.searchsorted(np.cumsum([len(t) for t in texts]), TEXT_CHARACTERS)) + 1
+        built, properties = build_texts(tuple(texts[:kept]), column, deadline=deadline)
+        if kept < len(texts):
+            built.manifest["notes"].append(
+                f"{kept:,} of {len(texts):,} sampled documents profiled (the first "
+                f"{TEXT_CHARACTERS:,} characters)"
+            )
+        return built, properties
     if modality.kind == "tabular":
         frame, _ = reference.draw(min(reference.n_rows, EMBEDDING_ROWS))
         return build_tabular(frame), None
