@@ -219,3 +219,29 @@ def test_pipeline_tree_without_reference_data_traces_columns_on_the_background()
     assert attribution.values.shape == (5, 4, 1)
     total = attribution.values.sum(axis=1) + attribution.base
     np.testing.assert_allclose(total, attribution.output, atol=1e-9)
+
+
+def test_cli_explain_takes_its_own_budget(tracking: str) -> None:
+    """`mlflow-clarity explain` is the way to bigger explanations: its budget is its own
+    (120 s unless --budget), not log_model's default."""
+    import mlflow
+    from click.testing import CliRunner
+
+    import mlflow_clarity
+    from mlflow_clarity.cli import cli
+
+    from helpers import status
+    from models import classification_data, logistic
+
+    x, y = classification_data(rows=200)
+    mlflow_clarity.autolog(disable=True)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(logistic(x, y), name="m")
+    mlflow_clarity.autolog(sample_rows=100, steps=["baseline"])
+    x.to_csv("train.csv", index=False)
+    uri = f"models:/{info.model_id}"
+    result = CliRunner().invoke(cli, ["explain", uri, "--data", "train.csv", "--budget", "30"])
+    assert result.exit_code == 0, result.output
+    assert status(info.model_id)["config"]["budget_s"] == 30
+    assert CliRunner().invoke(cli, ["explain", uri, "--data", "train.csv"]).exit_code == 0
+    assert status(info.model_id)["config"]["budget_s"] == EXPLAIN_BUDGET_S
