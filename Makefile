@@ -39,6 +39,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/overhead.py
+	$(PY) bench/log_model_overhead.py
 	$(PY) bench/shap_speed.py
 	$(PY) bench/lime_speed.py
 	$(PY) bench/baseline_speed.py
