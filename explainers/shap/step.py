@@ -198,12 +198,12 @@ def _explain_in_chunks(
     parts: list[Attribution] = []
     done, stop_at, index = 0, float("inf"), 0
     while done < len(x):
-        if not agnostic:
-            size = (
-                1 if not parts else _tree_chunk(len(x) - done, per_row, stop_at - time.monotonic())
-            )
-        else:
+        if agnostic:
             size = next(fixed)
+        elif not parts:
+            size = 1
+        else:
+            size = _tree_chunk(len(x) - done, per_row, stop_at - time.monotonic())
         if parts and (size == 0 or time.monotonic() + HEADROOM * per_row * size > stop_at):
             break
         tick = time.monotonic()
