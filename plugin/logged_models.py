@@ -7,7 +7,9 @@ import importlib
 import re
 from typing import Any
 
+from mlflow_clarity import run_models
 from mlflow_clarity.errors import logger
+from mlflow_clarity.spark_models import callable_spark_model
 from mlflow_clarity.types import ModelContext
 
 _NATIVE_FLAVORS = ("sklearn", "xgboost", "lightgbm", "pytorch")
@@ -50,6 +52,8 @@ def resolve_model_uri(model_uri: str) -> ResolvedModel:
     client = MlflowClient()
     if match := _MODEL_ID_URI.match(model_uri):
         return ResolvedModel(match.group(1))
+    if run_models.is_run_model(model_uri):  # mlflow.spark.log_model: no LoggedModel
+        return ResolvedModel(model_uri)
     if match := _VERSION_URI.match(model_uri):
         mv = client.get_model_version(match.group(1), match.group(2))
     elif match := _ALIAS_URI.match(model_uri):
@@ -59,7 +63,11 @@ def resolve_model_uri(model_uri: str) -> ResolvedModel:
             f"unsupported model URI {model_uri!r}; use models:/m-<id>, models:/<name>/<version> "
             "or models:/<name>@<alias>"
         )
-    model_id = mv.model_id or _model_id_from_source(mv.source, f"{mv.name} version {mv.version}")
+    model_id = (
+        mv.model_id
+        or run_models.from_source(mv.run_id, mv.source)
+        or _model_id_from_source(mv.source, f"{mv.name} version {mv.version}")
+    )
     return ResolvedModel(model_id, mv.name, str(mv.version))
 
 
@@ -77,11 +85,38 @@ def _load_model(model_uri: str, flavors: dict[str, Any]) -> tuple[str, Any]:
     return "pyfunc", mlflow.pyfunc.load_model(model_uri)
 
 
+def _load_run_model(resolved: ResolvedModel) -> ModelContext:
+    """A model stored as run artifacts (``runs:/<run_id>/<path>``, a Spark model)."""
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    uri = resolved.model_id
+    mlmodel = Model.load(uri)
+    model = None
+    if "spark" in mlmodel.flavors:
+        import mlflow.spark
+
+        model = callable_spark_model(mlflow.spark.load_model(uri))
+    return ModelContext(
+        flavor="spark" if model is not None else "pyfunc",
+        model=model or mlflow.pyfunc.load_model(uri),
+        model_id=uri,
+        model_uri=uri,
+        run_id=run_models.split(uri)[0],
+        artifact_location=run_models.artifact_location(uri),
+        signature=mlmodel.signature,
+        registered_model_name=resolved.registered_model_name,
+        registered_model_version=resolved.registered_model_version,
+    )
+
+
 def load_context(resolved: ResolvedModel) -> ModelContext:
     """Load a logged model and describe it as the steps see it (no reference data yet)."""
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
+    if run_models.is_run_model(resolved.model_id):
+        return _load_run_model(resolved)
     logged = MlflowClient().get_logged_model(resolved.model_id)
     id_uri = f"models:/{resolved.model_id}"
     mlmodel = Model.load(id_uri)

@@ -70,3 +70,40 @@ def set_tags(model_id: str, values: dict[str, str]) -> None:
     run_id, _ = split(model_id)
     batch = [RunTag(k, str(v)) for k, v in values.items()]
     _client().log_batch(run_id, tags=batch)
+
+
+def model_tags(model_id: str) -> dict[str, str]:
+    """The tags of any model mlflow-clarity addresses: a LoggedModel's, or a run model's
+    run's."""
+    if is_run_model(model_id):
+        return tags(model_id)
+    return dict(_client().get_logged_model(model_id).tags)
+
+
+def set_model_tags(model_id: str, values: dict[str, str]) -> None:
+    """Set tags on a LoggedModel, or on a run model's run."""
+    if is_run_model(model_id):
+        set_tags(model_id, values)
+    else:
+        _client().set_logged_model_tags(model_id, values)
+
+
+def metrics_model_id(model_id: str) -> str | None:
+    """The LoggedModel id metrics are linked to (None for a run model: no LoggedModel)."""
+    return None if is_run_model(model_id) else model_id
+
+
+def from_source(run_id: str | None, source: str) -> str | None:
+    """The run-model id of a model version registered from a run's artifacts, or None.
+
+    MLflow stores such a version's source as the artifact URI the ``runs:/`` URI pointed
+    to (``<run artifact URI>/<artifact_path>``).
+    """
+    if is_run_model(source):
+        return source
+    if not run_id:
+        return None
+    root = _client().get_run(run_id).info.artifact_uri.rstrip("/")
+    if not source.startswith(f"{root}/"):
+        return None
+    return run_model_id(run_id, source[len(root) + 1 :])

@@ -67,6 +67,15 @@ def test_spark_pipeline_is_explained_and_profiled_on_spark_data(spark: Any, trac
     assert manifest["quality"] is not None  # labels read from the Spark column
     tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
     assert tags["clarity.status"] == "ok"
+    # checked by its runs:/ URI, on a Spark batch, logged to the monitoring experiment
+    drifted = spark.createDataFrame(data.assign(a=data["a"] * 3 + 2))
+    result = mlflow_clarity.check(info.model_uri, drifted, "label", attribution=False)
+    kinds = {(v.get("feature_name"), v["constraint_check_type"]) for v in result.violations}
+    assert ("a", "baseline_drift_check") in kinds
+    assert result.drift["predictions"]["status"] in ("ok", "drift")  # the model was called
+    assert result.run_id is not None
+    tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
+    assert tags["clarity.check.last_run_id"] == result.run_id
 
 
 def _mixed(rows: int, seed: int = 1) -> pd.DataFrame:

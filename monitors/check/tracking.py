@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mlflow_clarity import run_models
 from mlflow_clarity.layout import ARTIFACT_DIR
 from mlflow_clarity.monitors.check.multivariate import multivariate_metrics
 from mlflow_clarity.monitors.estimation.batch import estimated_metrics
@@ -90,7 +91,7 @@ def log_check(drift: dict[str, Any], files: dict[str, Path], experiment: str) ->
     model_id = model["model_id"]
     existing = client.get_experiment_by_name(experiment)
     experiment_id = existing.experiment_id if existing else client.create_experiment(experiment)
-    step = int(client.get_logged_model(model_id).tags.get(COUNT_TAG, "0"))
+    step = int(run_models.model_tags(model_id).get(COUNT_TAG, "0"))
     label = model["registered_model"] or model_id
     version = f" v{model['registered_version']}" if model["registered_version"] else ""
     tags = {
@@ -114,14 +115,14 @@ def log_check(drift: dict[str, Any], files: dict[str, Path], experiment: str) ->
         metrics = check_metrics(drift)
         linked = {k: v for k, v in metrics.items() if k in MODEL_METRICS}
         log_metrics(run_id, None, {k: v for k, v in metrics.items() if k not in linked}, step)
-        log_metrics(run_id, model_id, linked, step=step)
+        log_metrics(run_id, run_models.metrics_model_id(model_id), linked, step=step)
         link_realised(client, experiment_id, run_id, drift)  # truth beside earlier estimates
         with quiet_artifacts():
             for path in files.values():
                 client.log_artifact(run_id, str(path), artifact_path=ARTIFACT_DIR)
     finally:
         client.set_terminated(run_id)
-    client.set_logged_model_tags(
+    run_models.set_model_tags(
         model_id,
         {
             COUNT_TAG: str(step + 1),
