@@ -293,7 +293,11 @@ def check_command(
     if spark:
         from mlflow_clarity.data.spark_frames import read_spark_data
 
-        data = read_spark_data(data_path, master)
+        try:
+            data = read_spark_data(data_path, master)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
     elif is_capture(data_path):
         id_column = id_column or ID_COLUMN
         data = CaptureFolder(data_path, since, until, labels, id_column)

@@ -187,6 +187,8 @@ def test_spark_check_of_a_parquet_folder_matches_pandas(
     result = CliRunner().invoke(cli, [*args, "--no-attribution", "--output", str(tmp_path / "o")])
     assert result.exit_code == 1, result.output
     assert "baseline_drift_check x0" in result.output
+    missing = CliRunner().invoke(cli, ["check", uri, "--data", str(tmp_path / "no"), "--spark"])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
 
 
 @pytest.mark.slow
@@ -215,3 +217,19 @@ def test_remote_style_path_through_record_logged_model(
     assert status["model_id"] == f"runs:/{run.info.run_id}/model"
     assert status["status"] == "ok", status["steps"]
     assert {s["name"]: s["status"] for s in status["steps"]}["shap"] == "ok"
+
+
+def test_spark_that_cannot_start_gets_a_clear_message(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyspark")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java")}
+    command = "from mlflow_clarity.cli import main; main()"
+    args = ["check", "models:/m-0", "--data", str(tmp_path), "--spark", "--master", "local[1]"]
+    done = subprocess.run(
+        [sys.executable, "-c", command, *args], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Spark could not start" in done.stderr and "Java 17+" in done.stderr

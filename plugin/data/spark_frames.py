@@ -131,14 +131,30 @@ def spark_chunks(
 
 def read_spark_data(path: str, master: str | None = None) -> Any:
     """Read a parquet file or folder as a Spark DataFrame (the active session, or a new
-    one on ``master``, such as ``local[*]``)."""
-    from pyspark.sql import SparkSession
+    one on ``master``, such as ``local[*]``).
 
-    session = SparkSession.getActiveSession()
-    if session is None:
-        builder = SparkSession.builder.appName("mlflow-clarity")
-        session = (builder.master(master) if master else builder).getOrCreate()
-    return session.read.parquet(path)
+    Raises:
+        ValueError: pyspark is missing, Spark cannot start (pyspark 4 needs Java 17+), or
+            the path cannot be read; the message says which.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ValueError("--spark needs pyspark: pip install 'mlflow-clarity[spark]'") from exc
+    try:
+        session = SparkSession.getActiveSession()
+        if session is None:
+            builder = SparkSession.builder.appName("mlflow-clarity")
+            session = (builder.master(master) if master else builder).getOrCreate()
+    except Exception as exc:
+        raise ValueError(
+            f"Spark could not start ({type(exc).__name__}: {str(exc)[:200]}); pyspark 4 "
+            "needs Java 17+ on PATH or JAVA_HOME"
+        ) from exc
+    try:
+        return session.read.parquet(path)
+    except Exception as exc:
+        raise ValueError(f"Spark cannot read {path!r} as parquet: {str(exc)[:300]}") from exc
 
 
 def _usable_columns(frame: Any, label_col: str | None, notes: list[str]) -> dict[str, Any]:
