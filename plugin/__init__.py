@@ -63,6 +63,7 @@ __all__ = [
     "autolog",
     "check",
     "explain",
+    "explain_batch",
     "hookimpl",
     "predictor",
     "reference_data",
@@ -202,6 +203,33 @@ def check(
         baseline_statistics=baseline_statistics,
         baseline_constraints=baseline_constraints,
     )
+
+
+def explain_batch(
+    model_uri: str, data: Any, output: str, *, budget_s_per_batch: float = 120.0
+) -> dict[str, Any]:
+    """SHAP values for every row of a Spark DataFrame, computed where the rows live.
+
+    Each Arrow batch of each partition is explained with the model's log-time explainer
+    (``card.json``) and stored background; the Spark workers need mlflow-clarity and
+    access to the tracking server.
+
+    Args:
+        model_uri: A model logged with a SHAP explanation (``models:/...`` or
+            ``runs:/...``).
+        data: A Spark DataFrame of the model's input columns.
+        output: Where the per-row values go: a parquet dataset (long form: one row per
+            explained row and output, with ``partition``, ``batch`` and ``row``). A local
+            folder also gets ``_global.json``.
+        budget_s_per_batch: Time allowed to explain one Arrow batch (rows beyond it are
+            left out and the summary's counts show it).
+
+    Returns:
+        The global summary: rows explained, mean |SHAP| per feature and output, ranking.
+    """
+    from mlflow_clarity.batch_explanations import explain_batch as run
+
+    return run(model_uri, data, output, budget_s_per_batch=budget_s_per_batch)
 
 
 def review(

@@ -233,3 +233,29 @@ def test_spark_that_cannot_start_gets_a_clear_message(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Spark could not start" in done.stderr and "Java 17+" in done.stderr
+
+
+@pytest.mark.slow
+def test_explain_batch_writes_per_row_values_and_the_global_ranking(
+    spark: Any, tracking: str, tmp_path: Path
+) -> None:
+    from models import classification_data, logistic
+
+    x, y = classification_data(rows=600)
+    mlflow_clarity.autolog(steps=["shap"])
+    with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
+        info = mlflow.sklearn.log_model(logistic(x, y), name="m")
+    batch = spark.createDataFrame(x.iloc[:300]).repartition(2)
+    output = str(tmp_path / "shap_values")
+    summary = mlflow_clarity.explain_batch(f"models:/{info.model_id}", batch, output)
+    values = pd.read_parquet(output)
+    assert set(values["partition"]) == {0, 1}
+    assert summary["rows_explained"] == 300 and summary["rows_in_batch"] == 300
+    per_output = values.groupby("output").size()
+    assert (per_output == 300).all()
+    # additivity per row: base value + sum of SHAP values = the model's output
+    features = list(x.columns)
+    total = values["base_value"] + values[features].sum(axis=1)
+    assert np.allclose(total, values["model_output"], atol=1e-6)
+    stored = json.loads((Path(output) / "_global.json").read_text())
+    assert stored["ranking"][0] == summary["ranking"][0]
