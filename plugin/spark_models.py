@@ -4,9 +4,10 @@ A ``PipelineModel`` (or a single fitted ``pyspark.ml`` model) is called on the d
 the pandas rows become a local Spark DataFrame, the model transforms it and the output
 columns come back. Each call is a Spark job (0.3-1 s on ``local[2]``, whatever the row
 count), far too slow for the thousands of calls explainers make. So a pipeline of one
-``VectorAssembler`` and a logistic or linear regression is evaluated with numpy from
-its coefficients, once the first call has shown it gives Spark's own outputs (within
-1e-9); any other model, or a mismatch, stays on Spark jobs. A probabilistic classifier
+``VectorAssembler`` and a logistic or linear regression, or a decision tree, random
+forest or GBT (up to 3,000 nodes, read once through shap's converter), is evaluated on
+the driver with numpy, once the first call has shown it gives Spark's own outputs
+(within 1e-9); any other model, or a mismatch, stays on Spark jobs. A probabilistic classifier
 exposes ``predict_proba`` and ``classes_`` (its class indices), so explainers and quality
 metrics work on probabilities rather than on the predicted label, which is all
 ``mlflow.pyfunc`` returns for Spark models.
@@ -24,6 +25,12 @@ from typing import Any
 
 LOCAL_TOLERANCE = 1e-9
 VERIFY_ROWS = 64
+TREE_MAX_NODES = 3_000
+TREE_MODELS = frozenset(
+    f"{kind}{task}Model"
+    for kind in ("DecisionTree", "RandomForest", "GBT")
+    for task in ("Classification", "Regression")
+)
 
 EXPLAINER_REASON = (
     "pyspark.ml model: model-agnostic on a seeded driver-side sample (shap's TreeExplainer "
@@ -57,9 +64,58 @@ def _assembled(model: Any) -> list[str] | None:
     return list(stages[0].getInputCols())
 
 
+def _leaf_values(trees: list[Any], matrix: Any) -> Any:
+    """Sum over trees (converted by shap) of each row's leaf value (Spark's ``x <= t``
+    goes left), one column per value of a leaf."""
+    import numpy as np
+
+    rows = np.arange(len(matrix))
+    total = 0.0
+    for tree in trees:
+        node = np.zeros(len(matrix), dtype=np.int64)
+        while True:
+            left = tree.children_left[node]
+            inner = left >= 0
+            if not inner.any():
+                break
+            feature = np.where(inner, tree.features[node], 0)
+            goes_left = matrix[rows, feature] <= tree.thresholds[node]
+            node = np.where(inner, np.where(goes_left, left, tree.children_right[node]), node)
+        total = total + np.asarray(tree.values, dtype=float)[node]
+    return total
+
+
+def _tree_function(final: Any, columns: list[str]) -> Callable[[Any], Any] | None:
+    """Spark tree models evaluated from their trees, read once with shap's converter
+    (over Py4J, about 3 ms per node: models of more than ``TREE_MAX_NODES`` nodes stay
+    on Spark jobs)."""
+    import numpy as np
+    from scipy.special import expit
+
+    name = type(final).__name__
+    trees = getattr(final, "trees", None) or [final]
+    if sum(int(t.numNodes) for t in trees) > TREE_MAX_NODES:
+        return None
+    import shap
+
+    converted = shap.TreeExplainer(final).model.trees
+
+    def outputs(frame: Any) -> Any:
+        total = _leaf_values(converted, frame[columns].to_numpy(dtype=float))
+        if name == "GBTClassificationModel":  # logistic loss on a margin of 2 * sum
+            margin = 2.0 * total[:, 0]
+            return np.column_stack([expit(-margin), expit(margin)])
+        if "Classification" in name:  # normalised class frequencies, averaged
+            return total / total.sum(axis=1, keepdims=True)
+        return total[:, 0]
+
+    return outputs
+
+
 def _local_function(model: Any) -> Callable[[Any], Any] | None:
-    """Spark's output computed with numpy (probabilities, or predictions for regressions)
-    for VectorAssembler + logistic or linear regression pipelines; None for others."""
+    """Spark's output computed on the driver (probabilities, or predictions for
+    regressions) for VectorAssembler + logistic or linear regression or tree model
+    pipelines; None for others."""
     import numpy as np
     from scipy.special import expit, softmax
 
@@ -68,6 +124,8 @@ def _local_function(model: Any) -> Callable[[Any], Any] | None:
         return None
     final = model.stages[-1]
     name = type(final).__name__
+    if name in TREE_MODELS:
+        return _tree_function(final, columns)
     if name == "LogisticRegressionModel":
         weights = final.coefficientMatrix.toArray()
         intercepts = final.interceptVector.toArray()
@@ -99,18 +157,27 @@ class SparkMLModel:
         stage = _final_stage(model)
         getter = getattr(stage, "getPredictionCol", None)
         self.prediction_col = getter() if getter else "prediction"
-        self._local = _local_function(model)
-        self._verified = False
+        self._local: Callable[[Any], Any] | None = None
+        self._tried = self._verified = False
 
     @property
     def evaluation(self) -> str:
-        """How the model is called: ``numpy`` (verified against Spark) or ``spark jobs``."""
-        return "numpy" if self._local is not None and self._verified else "spark jobs"
+        """How the model is called: ``driver`` (numpy, verified against Spark) or
+        ``spark jobs``."""
+        return "driver" if self._local is not None and self._verified else "spark jobs"
 
     def _outputs(self, frame: Any, spark_outputs: Callable[[Any], Any]) -> Any:
         """The model's outputs on ``frame``: from numpy once it matched Spark, else Spark."""
         import numpy as np
 
+        if not self._tried:  # built on first use: reading trees takes time
+            from py4j.protocol import Py4JError
+
+            self._tried = True
+            try:
+                self._local = _local_function(self.spark_model)
+            except (NotImplementedError, AttributeError, TypeError, ValueError, Py4JError):
+                self._local = None  # categorical splits, unknown models: Spark jobs
         if self._local is None:
             return spark_outputs(frame)
         if not self._verified:

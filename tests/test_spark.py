@@ -259,3 +259,23 @@ def test_explain_batch_writes_per_row_values_and_the_global_ranking(
     assert np.allclose(total, values["model_output"], atol=1e-6)
     stored = json.loads((Path(output) / "_global.json").read_text())
     assert stored["ranking"][0] == summary["ranking"][0]
+
+
+@pytest.mark.slow
+def test_spark_gbt_pipeline_is_evaluated_on_the_driver(spark: Any, tracking: str) -> None:
+    from pyspark.ml.classification import GBTClassifier
+
+    from mlflow_clarity.spark_models import callable_spark_model
+
+    data = _table(300)
+    model = _pipeline(spark, data, GBTClassifier(maxIter=8, maxDepth=3))
+    wrapped = callable_spark_model(model)
+    probabilities = wrapped.predict_proba(data[FEATURES])
+    assert wrapped.evaluation == "driver"  # trees read once, checked against Spark
+    assert np.allclose(probabilities, wrapped._spark_probabilities(data[FEATURES]), atol=1e-9)
+    with mlflow.start_run() as run, mlflow_clarity.reference_data(data[FEATURES], data["label"]):
+        mlflow.spark.log_model(model, "model", pip_requirements=["pyspark"])
+    status = _run_file(run.info.run_id, "model/clarity/status.json")
+    steps = {s["name"]: s for s in status["steps"]}
+    assert status["status"] == "ok", steps
+    assert steps["shap"]["status"] == "ok" and steps["baseline"]["status"] == "ok"
