@@ -32,7 +32,7 @@ from mlflow_clarity.testing import (
 BUILTINS = sorted(
     r.spec.name for r in get_plugin_manager().steps() if r.origin.plugin in BUILTIN_PLUGINS
 )
-ON_OWN_DATA = ("images", "text")  # checked on image and text contexts in their own tests
+ON_OWN_DATA = ("images", "text", "content")  # checked on image and text contexts in their tests
 TABULAR_BUILTINS = [name for name in BUILTINS if name not in ON_OWN_DATA]
 FAST_LIME = {"rows": 4, "num_samples": 500}
 # shap draws its plots without looking at the time left (reported): the deadline check
@@ -65,8 +65,17 @@ def _problems(excinfo: pytest.ExceptionInfo[ConformanceError]) -> str:
 # --- every built-in step keeps the contract -------------------------------------------
 
 
-def test_the_builtin_steps_are_the_six_known_ones() -> None:
-    assert BUILTINS == ["agreement", "baseline", "images", "lime", "shap", "text"]
+def test_the_builtin_steps_are_the_eight_known_ones() -> None:
+    assert BUILTINS == [
+        "agreement",
+        "baseline",
+        "content",
+        "estimation",
+        "images",
+        "lime",
+        "shap",
+        "text",
+    ]
 
 
 @pytest.mark.parametrize("name", TABULAR_BUILTINS)
@@ -87,6 +96,8 @@ def test_builtin_step_keeps_the_contract(name: str, clarity_context: ModelContex
         # (reported; see test_the_kit_catches_the_baseline_sketches_randomness)
         ctx = make_context(ctx.model, ctx.reference.sample[:150], ctx.reference.sample_labels[:150])
         ignore = ("baseline.json",)  # records created_at
+    elif name == "estimation":
+        ignore = ("estimator.json",)  # records created_at
     conformance = check(spec, ctx, upstream=upstream, ignore=ignore)
     assert conformance.ran, conformance
     assert set(conformance.passed) == ALL_CHECKS
