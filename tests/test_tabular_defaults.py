@@ -245,3 +245,28 @@ def test_cli_explain_takes_its_own_budget(tracking: str) -> None:
     assert status(info.model_id)["config"]["budget_s"] == 30
     assert CliRunner().invoke(cli, ["explain", uri, "--data", "train.csv"]).exit_code == 0
     assert status(info.model_id)["config"]["budget_s"] == EXPLAIN_BUDGET_S
+
+
+def test_compilation_that_cannot_fit_is_refused_with_the_reason(tmp_path) -> None:
+    """The first exact or permutation explanation in a process compiles shap's code
+    (seconds): with less time left than that, a skip with the reason, never a step
+    abandoned in the middle of the compilation."""
+    from sklearn.linear_model import LinearRegression
+
+    from models import regression_data
+
+    x, y = regression_data(rows=60, cols=12)
+    (spec,) = shap_step.clarity_explainers()
+    options = {"shap": {"explainer": "permutation", "plots": False}}
+    ctx = context(x, model=LinearRegression().fit(x, y))
+    was_compiled = shap_step._COMPILED.is_set()
+    shap_step._COMPILED.clear()  # as in a fresh process
+    try:
+        cfg = config(budget_s=3.0, step_options=options)
+        (result,) = run_pipeline(ctx, [registered(spec)], cfg, tmp_path)
+    finally:
+        if was_compiled:
+            shap_step._COMPILED.set()
+    assert result.status == "skipped"
+    assert "compiles its permutation code once per process" in result.reason
+    assert "budget_s" in result.reason

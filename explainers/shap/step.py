@@ -22,6 +22,7 @@ reused by drift checks so that attributions of new data share the log-time backg
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,9 @@ TREE_CHUNK_MAX_ROWS = 1_024  # TreeSHAP costs no model calls: bigger chunks, few
 PLOT_SECONDS = 3.0  # every plot, 30 features, on a busy 2-core machine: about 2 s
 PLOT_SHARE = 2.0  # plots may take the step to twice its share (a 12 s budget's is ~3.5 s)
 AGREEMENT_ROWS = 50
+COMPILE_SECONDS = 5.0  # shap's numba code for exact/permutation, once per process, 2 cores
+_COMPILED_ALGORITHMS = ("exact", "permutation")
+_COMPILED = threading.Event()  # set once an exact or permutation explanation returned
 TOP_FEATURES_TAG = 5
 # Shares of the step's budget for explaining rows; the rest is for the quality checks
 _BUDGET_SHARE = 0.5  # plots and a second background (re-explains AGREEMENT_ROWS rows)
@@ -151,6 +155,22 @@ def _estimated_seconds_per_row(
     return per_row
 
 
+def _check_compilation_fits(algorithm: str, workspace: StepWorkspace) -> None:
+    """Refuse exact and permutation SHAP when shap's one-off compilation (the first such
+    explanation in a process) cannot end before the deadline: a step abandoned in the
+    middle of it would lose everything, a refusal leaves a reason."""
+    if algorithm not in _COMPILED_ALGORITHMS or _COMPILED.is_set():
+        return
+    left = workspace.deadline - time.monotonic()
+    if left < HEADROOM * COMPILE_SECONDS:
+        raise AlgorithmUnavailable(
+            f"shap compiles its {algorithm} code once per process (about "
+            f"{COMPILE_SECONDS:.0f}s on 2 cores, more when they are busy) and {left:.1f}s "
+            "are left of the budget: a larger budget_s, or mlflow-clarity explain, gives it "
+            "the time"
+        )
+
+
 def _tree_chunk(left: int, per_row: float, seconds: float) -> int:
     """Rows of the next TreeSHAP chunk: as many as are expected to fit in ``seconds``
     (at most ``TREE_CHUNK_MAX_ROWS``); 0 when not even one row fits."""
@@ -170,7 +190,8 @@ def _explain_in_chunks(
     """Explain rows chunk by chunk until they are done or the time share is used up.
 
     The first chunk, one row, pays one-off costs such as shap's numba compilation
-    (seconds on a busy machine) or building a TreeExplainer; the explanation's share of
+    (seconds on a busy machine: refused when it would not end before the deadline, see
+    :func:`_check_compilation_fits`) or building a TreeExplainer; the explanation's share of
     the budget (:func:`_explanation_share`) is counted from its end, but never runs past
     ``step_ends`` (the step's whole budget counted from its start: one-off costs such as
     importing shap shorten the explanation rather than the steps after it).
@@ -191,6 +212,7 @@ def _explain_in_chunks(
     share = _explanation_share(setup.ctx.options, choice.algorithm)
     agnostic = choice.algorithm in MODEL_AGNOSTIC
     per_row = 0.0
+    _check_compilation_fits(choice.algorithm, workspace)
     if agnostic:
         available = min(workspace.work_until(share), step_ends) - time.monotonic()
         per_row = _estimated_seconds_per_row(choice, setup, background, available)
@@ -210,6 +232,8 @@ def _explain_in_chunks(
         parts.append(ALGORITHMS[choice.algorithm](setup, x[done : done + size], background, index))
         if index == 0:
             stop_at = min(workspace.work_until(share), step_ends)
+            if choice.algorithm in _COMPILED_ALGORITHMS:
+                _COMPILED.set()
         if index > 0 or not agnostic:  # numba's compilation is not a cost per row
             per_row = (time.monotonic() - tick) / size
         done += size
