@@ -54,7 +54,9 @@ def test_spark_pipeline_is_explained_and_profiled_on_spark_data(spark: Any, trac
     model = _pipeline(spark, data, LogisticRegression(maxIter=10))
     reference = spark.createDataFrame(data).repartition(3)
     with mlflow.start_run() as run, mlflow_clarity.reference_data(reference, label_col="label"):
-        info = mlflow.spark.log_model(model, "model", pip_requirements=["pyspark"])
+        info = mlflow.spark.log_model(
+            model, "model", pip_requirements=["pyspark"], registered_model_name="spark-churn"
+        )
     assert info.model_id is None  # a run-artifact model: no LoggedModel
     status = _run_file(run.info.run_id, "model/clarity/status.json")
     steps = {s["name"]: s for s in status["steps"]}
@@ -65,11 +67,12 @@ def test_spark_pipeline_is_explained_and_profiled_on_spark_data(spark: Any, trac
     assert manifest["data"]["item_count"] == 400
     assert set(manifest["columns"]) == set(FEATURES)
     assert manifest["quality"] is not None  # labels read from the Spark column
-    tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
-    assert tags["clarity.status"] == "ok"
-    # checked by its runs:/ URI, on a Spark batch, logged to the monitoring experiment
+    client = mlflow.MlflowClient()
+    assert client.get_run(run.info.run_id).data.tags["clarity.status"] == "ok"
+    assert client.get_model_version("spark-churn", "1").tags["clarity.status"] == "ok"
+    # checked through the version registered from the run, on a Spark batch, and logged
     drifted = spark.createDataFrame(data.assign(a=data["a"] * 3 + 2))
-    result = mlflow_clarity.check(info.model_uri, drifted, "label", attribution=False)
+    result = mlflow_clarity.check("models:/spark-churn/1", drifted, "label", attribution=False)
     kinds = {(v.get("feature_name"), v["constraint_check_type"]) for v in result.violations}
     assert ("a", "baseline_drift_check") in kinds
     assert result.drift["predictions"]["status"] in ("ok", "drift")  # the model was called
