@@ -265,10 +265,22 @@ def test_explain_batch_writes_per_row_values_and_the_global_ranking(
 
 
 @pytest.mark.slow
-def test_spark_gbt_pipeline_is_evaluated_on_the_driver(spark: Any, tracking: str) -> None:
+def test_spark_gbt_pipeline_is_evaluated_on_the_driver(
+    spark: Any, tracking: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pyspark.ml.classification import GBTClassifier
 
+    from mlflow_clarity import processing
     from mlflow_clarity.spark_models import callable_spark_model
+
+    processed: list[str] = []
+    original = processing.process
+
+    def counted(ctx: Any, *args: Any) -> Any:
+        processed.append(ctx.model_id)
+        return original(ctx, *args)
+
+    monkeypatch.setattr(processing, "process", counted)
 
     data = _table(300)
     model = _pipeline(spark, data, GBTClassifier(maxIter=8, maxDepth=3))
@@ -282,3 +294,5 @@ def test_spark_gbt_pipeline_is_evaluated_on_the_driver(spark: Any, tracking: str
     steps = {s["name"]: s for s in status["steps"]}
     assert status["status"] == "ok", steps
     assert steps["shap"]["status"] == "ok" and steps["baseline"]["status"] == "ok"
+    # _log_v2 calls _record_logged_model: both wrapped, the model processed once
+    assert processed == [f"runs:/{run.info.run_id}/model"]
