@@ -12,7 +12,12 @@ from __future__ import annotations
 import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
-from mlflow_clarity.config import current_config, set_code_options, validate_options
+from mlflow_clarity.config import (
+    DEFAULT_CHECK_BUDGET_S,
+    current_config,
+    set_code_options,
+    validate_options,
+)
 from mlflow_clarity.data.capture import reference_data, set_reference_data
 from mlflow_clarity.exceptions import ClarityWarning
 from mlflow_clarity.hooks.specs import hookimpl
@@ -83,7 +88,7 @@ def autolog(disable: bool = False, **options: Any) -> None:
 
     Args:
         disable: Stop running on logged models.
-        **options: ``budget_s`` (120), ``store_timeout_s`` (60), ``sample_rows`` (2000),
+        **options: ``budget_s`` (12), ``store_timeout_s`` (60), ``sample_rows`` (2000),
             ``seed`` (0), ``background`` (False), ``steps`` (None: all), ``step_options``
             (``{step_name: {...}}``), ``disabled_plugins`` (names), ``strict`` (False).
 
@@ -134,7 +139,7 @@ def check(
     output_dir: str | Path | None = None,
     attribution: bool = True,
     chunk_rows: int = 100_000,
-    budget_s: float = 60.0,
+    budget_s: float = DEFAULT_CHECK_BUDGET_S,
     ignore_columns: Sequence[str] = (),
     strict_columns: bool = False,
     id_column: str | None = None,

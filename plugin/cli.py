@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 import mlflow_clarity
-from mlflow_clarity.config import EXPLAIN_BUDGET_S
+from mlflow_clarity.config import DEFAULT_CHECK_BUDGET_S, EXPLAIN_BUDGET_S
 from mlflow_clarity.manager import get_plugin_manager
 from mlflow_clarity.monitors.review.policy import Policy, PolicyError
 from mlflow_clarity.monitors.review.service import serve
@@ -221,7 +221,7 @@ def _print_check(result: Any) -> None:
     "--budget",
     "budget_s",
     type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
+    default=DEFAULT_CHECK_BUDGET_S,
     show_default=True,
     help="Seconds for SHAP on a sample of the batch (attribution drift).",
 )

@@ -25,6 +25,9 @@ DEFAULT_BUDGET_S = 12.0
 budget-bound) added to ``log_model`` on 2 cores."""
 EXPLAIN_BUDGET_S = 120.0
 """Seconds for ``mlflow-clarity explain``, run on purpose for bigger explanations."""
+DEFAULT_CHECK_BUDGET_S = 15.0
+"""Seconds for SHAP on a batch sample in a check (attribution drift): a check of the
+7-feature pipeline stays within 20 s on 2 cores (bench/log_model_overhead.py)."""
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity import model_access
+from mlflow_clarity.config import DEFAULT_CHECK_BUDGET_S
 from mlflow_clarity.data.capture_files import outputs_as_profile_columns
 from mlflow_clarity.data.files import iter_chunks
 from mlflow_clarity.errors import report_failure
@@ -266,7 +267,7 @@ def check_batch(
     labels_column: str | None = None,
     columns: BatchColumns | None = None,
     attribution: bool = True,
-    attribution_budget_s: float = 60.0,
+    attribution_budget_s: float = DEFAULT_CHECK_BUDGET_S,
     seed: int = 0,
     estimation: BatchEstimation | None = None,
     content: ContentReader | None = None,
@@ -421,7 +422,7 @@ def run_check(
     columns: BatchColumns | None = None,
     attribution: bool = True,
     chunk_rows: int = CHUNK_ROWS,
-    budget_s: float = 60.0,
+    budget_s: float = DEFAULT_CHECK_BUDGET_S,
     baseline: Baseline | None = None,
 ) -> tuple[CheckResult, ModelContext | None]:
     """Resolve the model, download its baseline and check ``data`` against it.

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlflow_clarity.config import DEFAULT_CHECK_BUDGET_S
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import CHECK_FILES
 from mlflow_clarity.monitors.baseline import sagemaker_files
@@ -90,7 +91,7 @@ def check_model(
     output_dir: str | Path | None = None,
     attribution: bool = True,
     chunk_rows: int = 100_000,
-    budget_s: float = 60.0,
+    budget_s: float = DEFAULT_CHECK_BUDGET_S,
     ignore_columns: Sequence[str] = (),
     strict_columns: bool = False,
     id_column: str | None = None,
