@@ -237,3 +237,13 @@ def test_fewer_rows_explained_than_sampled_says_why() -> None:
     assert fewer_rows_reason({"rows_explained": 9, "notes": ["NaN rows left out"]}, 10) == (
         "NaN rows left out"
     )
+
+
+def test_a_column_empty_in_the_reference_is_compared_by_completeness_only() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"income": rng.normal(50.0, 10.0, 2_000), "empty": np.nan})
+    batch = reference.head(1_000).assign(empty=1.0)
+    result = check_batch(build_baseline(reference), [(batch, None)])
+    distribution = result.drift["columns"]["empty"]["distribution"]
+    assert distribution["status"] == "no_baseline_values", distribution
+    assert result.passed, result.violations

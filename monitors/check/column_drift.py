@@ -404,6 +404,13 @@ def _distribution(batch: ColumnBatch, t: dict[str, Any]) -> dict[str, Any]:
             "min_rows": t["min_rows"],
             "score": 0.0,
         }
+    if batch.baseline.count == 0:  # an all-missing reference column: completeness judges it
+        return {
+            "status": "no_baseline_values",
+            "reason": "the baseline holds no value of this column to compare with",
+            "n": batch.count,
+            "score": 0.0,
+        }
     if isinstance(batch, CategoricalBatch):
         base = batch.baseline
         top = base.top()
