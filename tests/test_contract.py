@@ -106,3 +106,18 @@ def test_every_module_of_the_package_root_has_a_layer() -> None:
     modules |= {"mlflow_clarity.hooks.specs", "mlflow_clarity.hooks.patches"}
     modules -= {"mlflow_clarity.__init__"}
     assert modules <= named, sorted(modules - named)
+
+
+def test_every_package_folder_is_in_the_wheel() -> None:
+    """pyproject lists every sub-package of the mapped folders, so none is left out of a
+    wheel (an editable install would not show it missing)."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    found = set()
+    for package, folder in setuptools["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((package, *parts)))
+    assert found == listed, {"missing": sorted(found - listed), "extra": sorted(listed - found)}
