@@ -8,7 +8,7 @@ missing and non-conforming counts. Memory is bounded by the chunk size.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity.monitors.baseline.column_profiles import (
@@ -165,6 +165,33 @@ class NumericBatch:
         below = self.below[index] if len(index) else np.array([], dtype=np.int64)
         return np.diff(np.concatenate([[0], below, [self.count]]))
 
+    def state(self) -> dict[str, Any]:
+        """The summary as plain JSON values, for :meth:`merge_state` elsewhere."""
+        return {
+            "rows": self.rows,
+            "missing": self.missing,
+            "non_finite": self.non_finite,
+            "nonconforming": self.nonconforming,
+            "moments": asdict(self.moments),
+            "at_or_below": self.at_or_below.tolist(),
+            "below": self.below.tolist(),
+            "values": [[value, count] for value, count in self.values.items()],
+        }
+
+    def merge_state(self, state: dict[str, Any]) -> None:
+        """Add the :meth:`state` of another part of the batch (a Spark partition's)."""
+        import numpy as np
+
+        self.rows += state["rows"]
+        self.missing += state["missing"]
+        self.non_finite += state["non_finite"]
+        self.nonconforming += state["nonconforming"]
+        self.moments.merge(CentralMoments(**state["moments"]))
+        self.at_or_below += np.asarray(state["at_or_below"], dtype=np.int64)
+        self.below += np.asarray(state["below"], dtype=np.int64)
+        if self.discrete and len(self.values) <= MAX_COUNTED_VALUES:
+            self.values.update({float(value): count for value, count in state["values"]})
+
 
 @dataclass
 class CategoricalBatch:
@@ -186,6 +213,20 @@ class CategoricalBatch:
         counted = present.astype(str).value_counts()
         if len(self.values) <= MAX_COUNTED_VALUES:
             self.values.update(dict(zip(counted.index, counted.tolist(), strict=True)))
+
+    def state(self) -> dict[str, Any]:
+        """The summary as plain JSON values, for :meth:`merge_state` elsewhere."""
+        keys = ("rows", "missing", "nonconforming", "count")
+        return {**{key: getattr(self, key) for key in keys}, "values": dict(self.values)}
+
+    def merge_state(self, state: dict[str, Any]) -> None:
+        """Add the :meth:`state` of another part of the batch (a Spark partition's)."""
+        self.rows += state["rows"]
+        self.missing += state["missing"]
+        self.nonconforming += state["nonconforming"]
+        self.count += state["count"]
+        if len(self.values) <= MAX_COUNTED_VALUES:
+            self.values.update(state["values"])
 
 
 ColumnBatch = NumericBatch | CategoricalBatch
@@ -233,3 +274,16 @@ class BatchProfile:
         if self.profile is None:  # its bins are never used: a few rows set types and edges
             self.profile = DataProfile.empty_like(own.head(PROFILE_SAMPLE_ROWS))
         self.profile.update(own)
+
+    def state(self) -> dict[str, Any]:
+        """Rows, column names and column summaries as plain JSON values (not the own
+        ``profile``, whose merge needs a shared template: the caller's)."""
+        columns = {name: column.state() for name, column in self.columns.items()}
+        return {"rows": self.rows, "batch_columns": self.batch_columns, "columns": columns}
+
+    def merge_state(self, state: dict[str, Any]) -> None:
+        """Add the :meth:`state` of another part of the same batch (a Spark partition's)."""
+        self.rows += state["rows"]
+        self.batch_columns = self.batch_columns or list(state["batch_columns"])
+        for name, column in state["columns"].items():
+            self.columns[name].merge_state(column)
