@@ -158,6 +158,26 @@ def test_bad_spark_data_gets_clear_messages(spark: Any) -> None:
         prepare_reference(RawReference(frame, "nope"), None, sample_rows=10, seed=0)
 
 
+def _assert_same_statistics(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """Every column's and output's statistics equal, floats to rounding (the moments of
+    the partitions merge in another order than the chunks')."""
+
+    def same(a: Any, b: Any, where: str) -> None:
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), where
+            for key in a:
+                same(a[key], b[key], f"{where}.{key}")
+        elif isinstance(a, float) and isinstance(b, float):
+            assert a == pytest.approx(b, rel=1e-9, abs=1e-12), where
+        else:
+            assert a == b, where
+
+    same(ours["columns"], theirs["columns"], "columns")
+    assert ours["predictions"]["status"] != "skipped"
+    same(ours["predictions"], theirs["predictions"], "predictions")
+    same(ours["dataset"], theirs["dataset"], "dataset")
+
+
 def test_spark_check_of_a_parquet_folder_matches_pandas(
     spark: Any, tracking: str, tmp_path: Path
 ) -> None:
@@ -185,7 +205,11 @@ def test_spark_check_of_a_parquet_folder_matches_pandas(
         (v.get("feature_name"), v["constraint_check_type"]) for v in on_pandas.violations
     }
     assert on_spark.drift["batch"]["rows"] == 2000
+    partitions = batch.rdd.getNumPartitions()
+    assert on_spark.drift["batch"]["engine"] == {"engine": "spark", "partitions": partitions}
+    assert "engine" not in on_pandas.drift["batch"]
     assert on_spark.drift["quality"] == on_pandas.drift["quality"]
+    _assert_same_statistics(on_spark.drift, on_pandas.drift)
     args = ["check", uri, "--data", folder, "--spark", "--labels", "label", "--no-log"]
     result = CliRunner().invoke(cli, [*args, "--no-attribution", "--output", str(tmp_path / "o")])
     assert result.exit_code == 1, result.output

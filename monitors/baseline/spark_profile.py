@@ -66,6 +66,28 @@ def _as_float(total: int) -> float:
     return float(Fraction(total, 1 << _SCALE_BITS))
 
 
+def profile_payload(profile: DataProfile) -> dict[str, Any]:
+    """A profile as JSON values, its categorical counts in full (``profile.json`` keeps
+    only the top values), so that the profiles of partitions merge exactly."""
+    payload = profile.to_dict()
+    payload[_COUNTS] = {
+        name: [dict(c.counts), c.untracked]
+        for name, c in profile.columns.items()
+        if isinstance(c, CategoricalProfile)
+    }
+    return payload
+
+
+def profile_from_payload(payload: dict[str, Any]) -> DataProfile:
+    """Read :func:`profile_payload`'s content back."""
+    profile = DataProfile.from_dict(payload)
+    for name, (counts, untracked) in payload[_COUNTS].items():
+        column = profile.columns[name]
+        assert isinstance(column, CategoricalProfile)
+        column.counts, column.untracked = Counter(counts), untracked
+    return profile
+
+
 def _partition_profile(template: str, columns: list[str]) -> Any:
     """The ``mapInPandas`` function: one JSON profile per partition."""
 
@@ -81,25 +103,15 @@ def _partition_profile(template: str, columns: list[str]) -> Any:
                 if isinstance(column, NumericProfile) and name not in profile.skipped:
                     values = numeric_values(batch[name])
                     sums[name] += exact_sum(values[np.isfinite(values)])
-        payload = profile.to_dict()
+        payload = profile_payload(profile)
         payload[_EXACT] = {k: str(v) for k, v in sums.items()}
-        payload[_COUNTS] = {
-            name: [dict(c.counts), c.untracked]
-            for name, c in profile.columns.items()
-            if isinstance(c, CategoricalProfile)
-        }
         yield pd.DataFrame({"profile": [json.dumps(payload)]})
 
     return profile_partition
 
 
 def _read_partition(payload: dict[str, Any]) -> tuple[DataProfile, dict[str, int]]:
-    profile = DataProfile.from_dict(payload)
-    for name, (counts, untracked) in payload[_COUNTS].items():
-        column = profile.columns[name]
-        assert isinstance(column, CategoricalProfile)
-        column.counts, column.untracked = Counter(counts), untracked
-    return profile, {k: int(v) for k, v in payload[_EXACT].items()}
+    return profile_from_payload(payload), {k: int(v) for k, v in payload[_EXACT].items()}
 
 
 def spark_profile(rows: SparkRows, sample: pd.DataFrame) -> DataProfile:

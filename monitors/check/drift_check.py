@@ -20,6 +20,7 @@ from mlflow_clarity import model_access
 from mlflow_clarity.config import DEFAULT_CHECK_BUDGET_S
 from mlflow_clarity.data.capture_files import outputs_as_profile_columns
 from mlflow_clarity.data.files import iter_chunks
+from mlflow_clarity.data.spark_frames import is_spark_frame
 from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import SHAP_FILES
 from mlflow_clarity.logged_models import load_context, resolve_model_uri
@@ -41,6 +42,7 @@ from mlflow_clarity.monitors.check.multivariate_content import (
     stored_content,
     takes_items,
 )
+from mlflow_clarity.monitors.check.spark_batch import SparkBatch, summarise_on_spark
 from mlflow_clarity.monitors.check.stored_artifacts import (
     download_clarity_folders,
     download_shap_folder,
@@ -305,7 +307,24 @@ def check_batch(
     id_time = IdTimeSummary(columns)
     outputs = None if ctx is None else _Outputs(ctx, baseline, estimation=estimation)
     reservoir = _Reservoir(ATTRIBUTION_ROWS, np.random.default_rng(seed))
-    has_labels = False
+    has_labels, engine = False, None
+    if isinstance(chunks, SparkBatch):  # summarised on Spark; streamed when that fails
+        spark = summarise_on_spark(
+            chunks,
+            batch,
+            id_time,
+            ctx=ctx,
+            predictions=baseline.predictions,
+            model_inputs=list(baseline.profile.columns),
+            sample_rows=ATTRIBUTION_ROWS if attribution and ctx is not None else 0,
+            seed=seed,
+            estimating=estimation is not None and estimation.card is not None,
+        )
+        engine, has_labels, reservoir.rows = spark.engine, spark.has_labels, spark.sample
+        if outputs is not None:
+            outputs.batch, outputs.quality = spark.outputs, spark.quality
+            outputs.error = spark.error
+        chunks = () if spark.done else chunks.stream()
     for features, labels, *captured in chunks:  # a capture folder adds the model's outputs
         batch.update(features)
         id_time.update(features)
@@ -336,6 +355,7 @@ def check_batch(
             "rows": batch.rows,
             "columns": len(batch.batch_columns),
             **id_time.to_dict(batch.batch_columns),
+            **({"engine": engine} if engine else {}),
         },
         "thresholds": limits,
         "schema": schema,
@@ -459,6 +479,8 @@ def run_check(
         None if content is None else ContentReader(content, ctx, multivariate_options(thresholds))
     )
     chunks = iter_chunks(data, labels, rows=chunk_rows, column_hint=list(baseline.profile.columns))
+    if is_spark_frame(data) and reader is None:  # summarised where the rows live
+        chunks = SparkBatch(data, _label_name(labels), chunk_rows)
     if reader is not None:
         chunks = reader.chunks(data) if items else reader.tap(chunks)
     result = check_batch(

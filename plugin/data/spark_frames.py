@@ -192,7 +192,7 @@ def _sample_cap(frame: Any) -> int:
     return max(1, min(DRAW_MAX_ROWS, SAMPLE_MAX_BYTES // max(row_bytes, 1)))
 
 
-def _seeded_sample(frame: Any, rows: int, seed: int) -> pd.DataFrame:
+def seeded_sample(frame: Any, rows: int, seed: int) -> pd.DataFrame:
     """The ``rows`` rows with the smallest seeded hash of their values, in that order."""
     from pyspark.sql import functions as F
 
@@ -252,7 +252,7 @@ def prepare_spark_reference(
             "more with mlflow_clarity.reference_data(df, label_col=...)"
         )
     cap = min(n_rows, _sample_cap(frame))
-    drawn = _seeded_sample(frame, cap, seed)
+    drawn = seeded_sample(frame, cap, seed)
     drawn_labels = drawn.pop(label_col) if label_col else None
     if n_rows > cap:
         notes.append(
