@@ -32,6 +32,9 @@ from mlflow_clarity.monitors.check.multivariate_content import (  # noqa: E402
 from mlflow_clarity.monitors.content import step as content_step  # noqa: E402
 from mlflow_clarity.monitors.content.baseline import ContentBaseline  # noqa: E402
 from mlflow_clarity.monitors.content.batch_items import ContentInputError  # noqa: E402
+from mlflow_clarity.monitors.estimation import step as estimation_step  # noqa: E402
+from mlflow_clarity.monitors.estimation.batch import BatchEstimation  # noqa: E402
+from mlflow_clarity.monitors.estimation.card import EstimatorCard  # noqa: E402
 from mlflow_clarity.testing import check_monitor, make_context, run_step  # noqa: E402
 from mlflow_clarity.types import ModelContext, RunReport  # noqa: E402
 
@@ -195,6 +198,84 @@ def test_model_that_is_not_a_torch_module_gets_a_random_projection(cnn, tmp_path
     assert "baseline_drift_check" not in _kinds(same)
     darker = _check(content, None, _images(200, seed=4)[0] * np.float32(0.5))
     assert darker.drift["multivariate"]["status"] == "drift"
+
+
+# --- outputs of image models: prediction drift, quality and estimates without labels -------
+
+
+@pytest.fixture(scope="module")
+def image_card(cnn, tmp_path_factory) -> EstimatorCard:
+    net, _, _ = cnn
+    x, y = _images(256, seed=10)  # held-out labelled images: an honest calibration
+    ctx = make_context(net, x, y, flavor="pytorch")
+    step = estimation_step.clarity_monitors()[0]
+    run = run_step(step, ctx, staging=tmp_path_factory.mktemp("e"))
+    assert run.result.status == "ok", run.result.reason
+    return EstimatorCard.read(run.folder / "monitoring/estimation")
+
+
+def _check_outputs(
+    content: ContentBaseline, ctx: ModelContext, card: EstimatorCard, batch: Any, labels: Any = None
+) -> Any:
+    reader = ContentReader(content, ctx, FAST)
+    return check_batch(
+        items_baseline(content, card),
+        reader.chunks(batch, labels),
+        ctx=ctx,
+        attribution=False,
+        content=reader,
+        estimation=BatchEstimation(card),
+    )
+
+
+def _accuracy(net: Any, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        return float((net(torch.as_tensor(x)).argmax(dim=1).numpy() == y).mean())
+
+
+def test_image_card_holds_the_classes_and_the_outputs_profile(image_card) -> None:
+    facts = image_card.facts
+    assert facts["method"] == "CBPE" and facts["classes"] == ["0", "1"]
+    assert {"proba_0", "proba_1", "predicted_label"} <= set(
+        facts["reference"]["outputs_profile"]["columns"]
+    )
+    assert facts["data"]["rows"] == 256
+
+
+def test_unlabelled_image_batch_gets_estimated_accuracy(cnn, image_baseline, image_card) -> None:
+    net, _, _ = cnn
+    content, ctx, _ = image_baseline
+    x, y = _images(300, seed=11)
+    result = _check_outputs(content, ctx, image_card, x)
+    estimated = result.drift["estimated"]
+    assert estimated["status"] == "ok" and estimated["method"] == "CBPE", estimated
+    accuracy = estimated["metrics"]["accuracy"]
+    assert accuracy["lower"] <= accuracy["value"] <= accuracy["upper"]
+    assert accuracy["reliability"] in ("ok", "caution") and "reasons" in accuracy
+    assert abs(accuracy["value"] - _accuracy(net, x, y)) <= 0.06
+    assert result.drift["predictions"]["status"] == "ok", result.drift["predictions"]
+    assert result.drift["quality"]["status"] == "skipped"
+    labelled = _check_outputs(content, ctx, image_card, x, labels=y)
+    realised = labelled.drift["quality"]["metrics"]["accuracy"]
+    assert realised == pytest.approx(_accuracy(net, x, y))
+    assert labelled.drift["estimated"]["metrics"]["accuracy"]["realised"] == realised
+
+
+def test_class_mix_is_prediction_drift(image_baseline, image_card) -> None:
+    content, ctx, _ = image_baseline
+    x, _ = _images(300, seed=12, ones=0.9)
+    result = _check_outputs(content, ctx, image_card, x)
+    predictions = result.drift["predictions"]
+    assert predictions["status"] == "drift" and "predicted_label" in predictions["drifted"]
+    codes = [r["code"] for r in result.drift["estimated"]["reasons"]]
+    assert "predicted_rate_moved" in codes
+
+
+def test_labels_must_match_the_items(image_baseline, image_card) -> None:
+    content, ctx, _ = image_baseline
+    x, y = _images(50, seed=13)
+    with pytest.raises(ContentInputError, match="40 labels for at least 50 items"):
+        _check_outputs(content, ctx, image_card, x, labels=y[:40])
 
 
 # --- bad input --------------------------------------------------------------------------

@@ -170,8 +170,10 @@ class _Outputs:
     ) -> None:
         if self.error is not None:
             return
-        if captured is not None:  # what a served model answered: profiled, not recomputed
-            self._update_captured(captured, labels)
+        if captured is not None:  # what a served model answered (or, for images and texts,
+            self.error = captured.attrs.get("error")  # what the item reader computed)
+            if self.error is None:
+                self._update_captured(chunk, captured, labels)
             return
         inputs = list(self.baseline.profile.columns)
         missing = [c for c in inputs if c not in chunk.columns]
@@ -202,18 +204,22 @@ class _Outputs:
         if self.estimation is not None:
             self.estimation.update(chunk, outputs, names, labels)
 
-    def _update_captured(self, captured: pd.DataFrame, labels: pd.Series | None) -> None:
+    def _update_captured(
+        self, chunk: pd.DataFrame, captured: pd.DataFrame, labels: pd.Series | None
+    ) -> None:
         if self.baseline.predictions is None:
             return
         profiled = self.baseline.predictions.columns
         frame, values = outputs_as_profile_columns(captured, list(profiled))
         self.batch = self.batch or BatchProfile.for_baseline(profiled)
         self.batch.update(frame)
+        classes = tuple(c[len("proba_") :] for c in frame.columns if c.startswith("proba_"))
+        if self.estimation is not None and values is not None and values.shape[1]:
+            self.estimation.update(chunk, values, classes, labels)
         if labels is None or values is None or not values.shape[1]:
             return
         known = labels.notna().to_numpy()
         if self.quality is None:
-            classes = tuple(c[len("proba_") :] for c in frame.columns if c.startswith("proba_"))
             self.quality = new_quality(classes, values.shape[1])
         if self.quality is not None and known.any():
             self.quality.update(values[known], labels[known].reset_index(drop=True))
@@ -461,9 +467,10 @@ def run_check(
 
     resolved = resolve_model_uri(model_uri)
     content = stored_content(resolved.model_id)  # image/text baselines, multivariate option
+    estimation = BatchEstimation.for_model(resolved.model_id)
     items = baseline is None and takes_items(content)
-    if items:
-        baseline, shap_folder = items_baseline(content), None  # type: ignore[arg-type]
+    if items:  # the card holds the reference outputs' profile of image and text models
+        baseline, shap_folder = items_baseline(content, estimation.card), None  # type: ignore[arg-type]
     elif baseline is None:
         monitoring, shap_folder = download_clarity_folders(resolved.model_id, model_uri)
         baseline = Baseline.read(monitoring)
@@ -482,19 +489,19 @@ def run_check(
     if is_spark_frame(data) and reader is None:  # summarised where the rows live
         chunks = SparkBatch(data, _label_name(labels), chunk_rows)
     if reader is not None:
-        chunks = reader.chunks(data) if items else reader.tap(chunks)
+        chunks = reader.chunks(data, labels) if items else reader.tap(chunks)
     result = check_batch(
         baseline,
         chunks,
         thresholds=column_thresholds(thresholds),
-        ctx=None if items else ctx,  # the model takes images or texts, not their properties
+        ctx=ctx,  # image and text chunks carry the model's outputs on their items
         content=reader,
         shap_folder=shap_folder,
         labels_column=_label_name(labels),
         columns=columns,
         attribution=attribution,
         attribution_budget_s=budget_s,
-        estimation=BatchEstimation.for_model(resolved.model_id),
+        estimation=estimation,
     )
     result.drift["model"] = {
         "uri": model_uri,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlflow_clarity.errors import report_failure
 from mlflow_clarity.layout import CONTENT, CONTENT_FILES
 from mlflow_clarity.monitors.baseline.batch_profile import CategoricalBatch
 from mlflow_clarity.monitors.baseline.step import Baseline
@@ -33,6 +34,7 @@ from mlflow_clarity.monitors.content.baseline import (
     standardise,
 )
 from mlflow_clarity.monitors.content.batch_items import (
+    ContentInputError,
     ReadLog,
     image_chunks,
     text_chunks,
@@ -44,12 +46,15 @@ from mlflow_clarity.monitors.content.text_properties import (
     text_properties,
     unit_stream,
 )
+from mlflow_clarity.monitors.estimation.item_outputs import item_predictor
 from mlflow_clarity.store import download_files
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from mlflow_clarity.model_access import Predictor
+    from mlflow_clarity.monitors.estimation.card import EstimatorCard
     from mlflow_clarity.types import ModelContext
 
 
@@ -67,19 +72,77 @@ def takes_items(content: ContentBaseline | None) -> bool:
     return content is not None and content.modality in ("image", "text")
 
 
-def items_baseline(content: ContentBaseline) -> Baseline:
-    """The content baseline's property profile as a tabular baseline (no outputs)."""
+def items_baseline(content: ContentBaseline, card: EstimatorCard | None = None) -> Baseline:
+    """The content baseline's property profile as a tabular baseline; with the model's
+    estimator card, also the profile and quality of its outputs on the reference items
+    (for prediction drift and quality)."""
+    from mlflow_clarity.monitors.baseline.data_profile import DataProfile
+
     assert content.profile is not None
     manifest = content.manifest
+    reference = {} if card is None else card.facts["reference"]
+    outputs = reference.get("outputs_profile")
     return Baseline(
         content.profile,
-        None,
+        None if outputs is None else DataProfile.from_dict(outputs),
         {
             "created_at": manifest["created_at"],
             "data": {"fingerprint_sha256": None},
             "columns": {n: {"role": "property"} for n in content.profile.columns},
+            **({"quality": {"metrics": reference["metrics"]}} if outputs is not None else {}),
         },
     )
+
+
+def _captured(outputs: np.ndarray, predictor: Predictor) -> pd.DataFrame:
+    """Outputs as a capture folder gives them (``proba_<class>``, or ``prediction``)."""
+    import pandas as pd
+
+    if predictor.is_classifier:
+        return pd.DataFrame(outputs, columns=[f"proba_{n}" for n in predictor.output_names])
+    columns = (
+        ["prediction"]
+        if outputs.shape[1] == 1
+        else [f"output_{i}" for i in range(outputs.shape[1])]
+    )
+    return pd.DataFrame(outputs, columns=columns)
+
+
+@dataclass
+class _Labels:
+    """Labels given for the batch's items: an array in the order the items are read, or
+    (texts) the name of a column of the batch file."""
+
+    given: Any
+    used: int = 0
+
+    @property
+    def column(self) -> str | None:
+        return self.given if isinstance(self.given, str) else None
+
+    def next(self, count: int, from_column: pd.Series | None) -> pd.Series | None:
+        import numpy as np
+        import pandas as pd
+
+        if self.given is None:
+            return None
+        if from_column is not None:
+            return from_column.reset_index(drop=True)
+        values = pd.Series(np.asarray(self.given)[self.used : self.used + count])
+        self.used += count
+        if len(values) < count:
+            self._mismatch(f"at least {self.used}")
+        return values
+
+    def finish(self) -> None:
+        if self.given is not None and self.column is None and self.used != len(self.given):
+            self._mismatch(str(self.used))
+
+    def _mismatch(self, items: str) -> None:
+        raise ContentInputError(
+            f"{len(self.given)} labels for {items} items; give one label per item in the "
+            "order they are read (a folder: sorted file paths, readable images only)"
+        )
 
 
 def multivariate_options(thresholds: dict[str, Any] | None) -> MultivariateOptions:
@@ -156,6 +219,8 @@ class ContentReader:
     units: CategoricalBatch | None = None
     sample: _Sample | None = None
     embedding_error: str | None = None
+    predictor: Predictor | None = None
+    outputs_error: str | None = None
 
     def __post_init__(self) -> None:
         import numpy as np
@@ -196,22 +261,73 @@ class ContentReader:
             seed=int(embedding.get("seed", 0)),
         )
 
-    def chunks(self, data: Any) -> Iterator[tuple[pd.DataFrame, None]]:
-        """Property frames of the batch's images or texts, as the tabular check reads."""
+    def _outputs(self, items: Any, rows: int) -> pd.DataFrame | None:
+        """The model's outputs on a chunk's items as captured outputs; after a failure an
+        empty frame that carries the reason (``attrs["error"]``); None without a model."""
+        import pandas as pd
+
+        if self.ctx is None:
+            return None
+        if self.outputs_error is None:
+            modality = self.content.manifest["modality"]
+            dtype = (self.content.manifest.get("input") or {}).get("dtype", "")
+            try:
+                self.predictor = self.predictor or item_predictor(
+                    self.ctx,
+                    modality["kind"],
+                    items[:2],
+                    layout=modality.get("layout"),
+                    dtype=dtype,
+                )
+                return _captured(self.predictor.fn(items), self.predictor)
+            except Exception as exc:  # properties and embeddings are still checked
+                report_failure(
+                    "calling the model on the batch's items",
+                    exc,
+                    consequence="Properties and embeddings are still checked.",
+                )
+                self.outputs_error = f"the model could not be called on the batch: {exc!r}"[:300]
+        frame = pd.DataFrame(index=range(rows))
+        frame.attrs["error"] = self.outputs_error
+        return frame
+
+    def chunks(
+        self, data: Any, labels: Any = None
+    ) -> Iterator[tuple[pd.DataFrame, pd.Series | None, pd.DataFrame | None]]:
+        """Property frames of the batch's images or texts, as the tabular check reads,
+        with the items' labels and the model's outputs on them (when it is loaded).
+
+        Args:
+            data: The batch (see :func:`image_chunks` and :func:`text_chunks`).
+            labels: None, one label per item in reading order, or (texts) the name of
+                the batch file's label column.
+
+        Raises:
+            ContentInputError: Unreadable batch, or as many labels as items.
+        """
+        import numpy as np
+        import pandas as pd
+
+        given = _Labels(labels)
         modality = self.content.manifest["modality"]
         if modality["kind"] == "image":
             for chunk in image_chunks(data, self.content.manifest, self.log):
-                self._offer(len(chunk.resized), lambda p, c=chunk: self._embed(c.resized[p]))
-                for group in chunk.groups:
-                    yield image_properties(group, modality["layout"]), None
+                images = np.array(chunk.resized)  # writable (a .npy batch is memory-mapped)
+                self._offer(len(images), lambda p, c=images: self._embed(c[p]))
+                properties = [image_properties(g, modality["layout"]) for g in chunk.groups]
+                frame = pd.concat(properties, ignore_index=True)  # rows need not be in order
+                yield frame, given.next(len(images), None), self._outputs(images, len(images))
+            given.finish()
             return
         vocabulary = self.content.vocabulary
         assert vocabulary is not None
-        for texts in text_chunks(data, modality["column"]):
+        for texts, column in text_chunks(data, modality["column"], given.column):
             self._offer(len(texts), lambda p, t=texts: self._embed([t[i] for i in p]))
             if self.units is not None:
                 self.units.update(unit_stream(texts)[UNIT_FREQUENCY])
-            yield text_properties(texts, vocabulary), None
+            chunk_labels = given.next(len(texts), column)
+            yield text_properties(texts, vocabulary), chunk_labels, self._outputs(texts, len(texts))
+        given.finish()
 
     def tap(self, chunks: Iterator[tuple[pd.DataFrame, Any]]) -> Iterator[tuple[pd.DataFrame, Any]]:
         """Pass table chunks through, keeping a sample of their numeric columns."""

@@ -218,12 +218,16 @@ def _text_column(frame: Any, column: str) -> Any:
     )
 
 
-def text_chunks(data: Any, column: str) -> Iterator[list[str]]:
-    """The batch's documents in chunks of at most :data:`CHUNK_TEXTS`.
+def text_chunks(
+    data: Any, column: str, labels_column: str | None = None
+) -> Iterator[tuple[list[str], Any]]:
+    """The batch's documents in chunks of at most :data:`CHUNK_TEXTS`, each with the
+    chunk's labels column (None without ``labels_column``).
 
     Args:
         data: A CSV or parquet file, a DataFrame, a Series or a list of strings.
         column: The text column the model reads (found by name, or the only text column).
+        labels_column: The column holding labels, or None.
 
     Raises:
         ContentInputError: No such column, or values that are not strings.
@@ -237,11 +241,14 @@ def text_chunks(data: Any, column: str) -> Iterator[list[str]]:
     elif isinstance(data, pd.Series):
         data = data.to_frame(column if data.name is None else data.name)
     for frame, _ in iter_chunks(data, rows=CHUNK_TEXTS):
-        values = _text_column(frame, column)
+        if labels_column is not None and labels_column not in frame.columns:
+            raise ContentInputError(f"the batch has no label column {labels_column!r}")
+        labels = None if labels_column is None else frame[labels_column]
+        values = _text_column(frame.drop(columns=[labels_column] if labels_column else []), column)
         bad = int((~values.map(lambda v: isinstance(v, str))).sum())
         if bad:
             raise ContentInputError(
                 f"{bad} of {len(values)} values of the text column are not strings; drop "
                 "missing values and decode bytes first"
             )
-        yield values.tolist()
+        yield values.tolist(), labels

@@ -32,6 +32,7 @@ from mlflow_clarity.monitors.estimation.calibration import (
     fit_maps,
 )
 from mlflow_clarity.monitors.estimation.cbpe import ClassifierEstimator
+from mlflow_clarity.monitors.estimation.item_outputs import item_predictor
 from mlflow_clarity.store import download_files, write_json
 from mlflow_clarity.types import StepSkipped
 
@@ -251,6 +252,50 @@ def _regressor_facts(
     return facts, models
 
 
+def _reference_outputs(
+    ctx: ModelContext,
+) -> tuple[pd.DataFrame, pd.Series, np.ndarray, model_access.Predictor]:
+    """Labelled reference rows (for images and texts: no input columns), their labels,
+    the model's outputs on them and the predictor.
+
+    Images are the explainers' bounded sample (:attr:`ReferenceData.items`, at most 256);
+    texts and tables a seeded sample of at most :data:`FIT_ROWS`.
+    """
+    import numpy as np
+    import pandas as pd
+
+    reference = ctx.reference
+    assert reference is not None
+    modality = reference.modality
+    if modality.kind == "image":
+        items, labels = np.asarray(reference.items), reference.sample_labels
+        features = pd.DataFrame(index=range(len(items)))
+    else:
+        features, labels = reference.draw(min(reference.n_rows, FIT_ROWS))
+        if modality.kind == "text":
+            column = modality.column or str(features.columns[0])
+            items = tuple(features[column].tolist())
+            features = pd.DataFrame(index=range(len(items)))
+    if labels is None or len(features) < MIN_ROWS:
+        raise StepSkipped(f"{len(features)} labelled reference rows; estimation needs {MIN_ROWS}")
+    if modality.kind == "tabular":
+        predictor = model_access.predictor(ctx)
+        return features, labels, predictor.fn(features), predictor
+    dtype = str(items.dtype) if modality.kind == "image" else ""
+    predictor = item_predictor(ctx, modality.kind, items[:2], layout=modality.layout, dtype=dtype)
+    return features, labels, predictor.fn(items), predictor
+
+
+def outputs_profile(outputs: np.ndarray, predictor: model_access.Predictor) -> dict[str, Any]:
+    """The profile of a model's outputs (``proba_<class>`` and ``predicted_label``, or
+    ``prediction``), as the baseline profiles a table model's outputs."""
+    from mlflow_clarity.monitors.baseline.data_profile import build_profile
+    from mlflow_clarity.monitors.baseline.step import output_frame
+
+    frame = output_frame(outputs, predictor.output_names, predictor.is_classifier)
+    return build_profile([frame], sample=frame).to_dict()
+
+
 def fit_card(ctx: ModelContext, deadline: float = math.inf) -> EstimatorCard:
     """Fit the card on a seeded sample of the labelled reference rows.
 
@@ -269,11 +314,7 @@ def fit_card(ctx: ModelContext, deadline: float = math.inf) -> EstimatorCard:
             "the reference data has no labels, so performance cannot be estimated later; "
             "log the model inside mlflow_clarity.reference_data(X_valid, y_valid)"
         )
-    features, labels = reference.draw(min(reference.n_rows, FIT_ROWS))
-    if labels is None or len(features) < MIN_ROWS:
-        raise StepSkipped(f"{len(features)} labelled reference rows; estimation needs {MIN_ROWS}")
-    predictor = model_access.predictor(ctx)
-    outputs = predictor.fn(features)
+    features, labels, outputs, predictor = _reference_outputs(ctx)
     if predictor.is_classifier:
         facts, maps, bootstrap = _classifier_facts(
             outputs, labels, predictor.output_names, ctx.seed
@@ -287,6 +328,8 @@ def fit_card(ctx: ModelContext, deadline: float = math.inf) -> EstimatorCard:
             f"the model's {outputs.shape[1]} outputs are neither class probabilities "
             "(predict_proba) nor one regression output"
         )
+    if reference.modality.kind in ("image", "text"):  # prediction drift of item checks
+        facts["reference"]["outputs_profile"] = outputs_profile(outputs, predictor)
     facts = {
         "schema_version": SCHEMA_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,8 +1,8 @@
 """Built-in monitor ``estimation``: the estimator card, fitted when reference labels exist.
 
-Runs after ``baseline``. Skipped, with the reason, when the reference data has no labels,
-when the model is neither a classifier with ``predict_proba`` nor a single-output
-regressor, or (regressors) when lightgbm is not installed.
+Runs after ``baseline``, on table, image and text models. Skipped, with the reason, when
+the reference data has no labels, when the model is neither a classifier nor a
+single-output regressor, or (regressors) when lightgbm is not installed.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ from mlflow_clarity.types import (
     RunReport,
     StepOutput,
     StepWorkspace,
-    takes_tables,
 )
 
 STEP_NAME = "estimation"
+
+
+def supports_estimation(ctx: ModelContext) -> bool:
+    """Tables, images and texts (not token ids)."""
+    return ctx.modality.kind in ("tabular", "image", "text")
 
 
 def _run(ctx: ModelContext, workspace: StepWorkspace) -> StepOutput:
@@ -46,7 +50,7 @@ def clarity_monitors() -> list[MonitorSpec]:
             name=STEP_NAME,
             run=_run,
             folder=ESTIMATION,
-            supports=takes_tables,
+            supports=supports_estimation,
             after=("baseline",),
             description="Calibration (CBPE) or loss models (DLE) to estimate performance "
             "without labels",
