@@ -369,6 +369,41 @@ def test_new_vocabulary_and_longer_documents_are_flagged(text_baseline) -> None:
     assert result.drift["multivariate"]["status"] == "drift"
 
 
+def test_text_model_outputs_and_estimates(text_baseline, tmp_path) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    def labelled(n: int, seed: int, good: float = 0.5) -> tuple[list[str], np.ndarray]:
+        docs = _documents(n, seed=seed)
+        rng = np.random.default_rng(seed)
+        y = (rng.random(n) < good).astype(int)
+        said = np.where(rng.random(n) < 0.85, y, 1 - y)  # the word says the label 85 % of times
+        words = np.where(said == 1, " good.", " bad.")
+        return [d.replace(".", w) for d, w in zip(docs, words, strict=True)], y
+
+    docs, y = labelled(400, seed=30)
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, y)
+    held_docs, held_y = labelled(300, seed=31)
+    ctx = make_context(model, held_docs, held_y)
+    run = run_step(estimation_step.clarity_monitors()[0], ctx, staging=tmp_path)
+    assert run.result.status == "ok", run.result.reason
+    card = EstimatorCard.read(run.folder / "monitoring/estimation")
+    assert card.facts["classes"] == ["0", "1"]
+    batch_docs, batch_y = labelled(300, seed=32)
+    path = tmp_path / "batch.csv"
+    pd.DataFrame({"text": batch_docs, "label": batch_y}).to_csv(path, index=False)
+    result = _check_outputs(text_baseline, ctx, card, path, labels="label")
+    realised = result.drift["quality"]["metrics"]["accuracy"]
+    assert realised == pytest.approx(float((model.predict(batch_docs) == batch_y).mean()))
+    accuracy = result.drift["estimated"]["metrics"]["accuracy"]
+    assert 0.75 < realised < 0.95
+    assert accuracy["realised"] == realised and abs(accuracy["error"]) <= 0.06
+    assert "label" not in result.drift["columns"]
+    mixed = _check_outputs(text_baseline, ctx, card, labelled(300, seed=33, good=0.95)[0])
+    assert mixed.drift["predictions"]["status"] == "drift"
+
+
 def test_text_batch_without_the_column_is_a_clear_error(text_baseline) -> None:
     frame = pd.DataFrame({"a": ["x"] * 3, "b": ["y"] * 3})
     with pytest.raises(ContentInputError, match="text column"):
@@ -454,12 +489,14 @@ def test_logged_cnn_checked_on_a_folder_of_png_files(tracking, cnn, tmp_path) ->
 
     from helpers import clarity_file, steps_by_name
 
-    net, x, y = cnn
-    mlflow_clarity.autolog(steps=["content"])
+    net, _, _ = cnn
+    x, y = _images(256, seed=20)  # held-out labelled images
+    mlflow_clarity.autolog(steps=["content", "estimation"])
     with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
         info = mlflow.pytorch.log_model(net, name="cnn", input_example=x[:2])
     step = steps_by_name(info.model_id)["content"]
     assert step["status"] == "ok", step
+    assert steps_by_name(info.model_id)["estimation"]["status"] == "ok"
     assert step["summary"]["embedding"]["kind"] == "penultimate_layer"
     assert "Monitoring: image and text content" in json.dumps(
         clarity_file(info.model_id, "report_sections.json")
@@ -476,10 +513,20 @@ def test_logged_cnn_checked_on_a_folder_of_png_files(tracking, cnn, tmp_path) ->
     assert result.drift["multivariate"]["status"] in ("ok", "drift"), result.drift["multivariate"]
     metrics = MlflowClient().get_run(result.run_id).data.metrics
     assert "drift.multivariate.auc" in metrics and "drift.brightness.score" in metrics
-    same = tmp_path / "same.npy"
-    np.save(same, _images(150, seed=8)[0])
-    cli = CliRunner().invoke(cli, ["check", info.model_uri, "--data", str(same), "--no-log"])
+    assert "estimated.accuracy" in metrics and "estimated.reliability" in metrics
+    same, truth = tmp_path / "same.npy", tmp_path / "truth.npy"
+    images, labels = _images(150, seed=8)
+    np.save(same, images)
+    np.save(truth, labels)
+    args = ["check", info.model_uri, "--data", str(same), "--labels", str(truth), "--no-log"]
+    cli = CliRunner().invoke(cli, args)
     assert cli.exit_code == 0, cli.output
+    # the model loaded back (a torch.fx graph) gives the outputs the module gave
+    checked = mlflow_clarity.check(info.model_uri, same, labels=truth, attribution=False)
+    assert checked.drift["quality"]["metrics"]["accuracy"] == pytest.approx(
+        _accuracy(net, images, labels)
+    )
+    assert checked.drift["predictions"]["status"] == "ok", checked.drift["predictions"]
 
 
 def test_multivariate_options_come_with_the_thresholds() -> None:

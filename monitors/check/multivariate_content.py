@@ -108,6 +108,21 @@ def _captured(outputs: np.ndarray, predictor: Predictor) -> pd.DataFrame:
     return pd.DataFrame(outputs, columns=columns)
 
 
+def _label_file(path: str | Path) -> np.ndarray:
+    """Labels of an image batch from a ``.npy`` file (read without pickle)."""
+    import numpy as np
+
+    if Path(path).suffix.lower() != ".npy" or not Path(path).is_file():
+        raise ContentInputError(
+            f"labels {str(path)!r}: an image batch takes its labels as an array, or as the "
+            "path of a .npy file with one label per image in reading order"
+        )
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ContentInputError(f"cannot read {str(path)!r} as a numpy array: {exc}") from exc
+
+
 @dataclass
 class _Labels:
     """Labels given for the batch's items: an array in the order the items are read, or
@@ -299,8 +314,8 @@ class ContentReader:
 
         Args:
             data: The batch (see :func:`image_chunks` and :func:`text_chunks`).
-            labels: None, one label per item in reading order, or (texts) the name of
-                the batch file's label column.
+            labels: None, one label per item in reading order (images: also the path
+                of a ``.npy`` file), or (texts) the name of the batch file's label column.
 
         Raises:
             ContentInputError: Unreadable batch, or as many labels as items.
@@ -308,8 +323,10 @@ class ContentReader:
         import numpy as np
         import pandas as pd
 
-        given = _Labels(labels)
         modality = self.content.manifest["modality"]
+        if modality["kind"] == "image" and isinstance(labels, (str, Path)):
+            labels = _label_file(labels)
+        given = _Labels(labels)
         if modality["kind"] == "image":
             for chunk in image_chunks(data, self.content.manifest, self.log):
                 images = np.array(chunk.resized)  # writable (a .npy batch is memory-mapped)
