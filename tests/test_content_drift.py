@@ -271,6 +271,18 @@ def test_class_mix_is_prediction_drift(image_baseline, image_card) -> None:
     assert "predicted_rate_moved" in codes
 
 
+def test_rotated_images_are_embedding_and_prediction_drift(image_baseline, image_card) -> None:
+    """Rotation keeps every property of a square image (brightness, contrast, sharpness,
+    colours, size): only the embeddings and the model's outputs see it."""
+    content, ctx, _ = image_baseline
+    x, _ = _images(200, seed=40)
+    rotated = np.ascontiguousarray(np.rot90(x, 1, axes=(2, 3)))
+    result = _check_outputs(content, ctx, image_card, rotated)
+    assert "baseline_drift_check" not in _kinds(result)
+    assert result.drift["multivariate"]["status"] == "drift", result.drift["multivariate"]
+    assert result.drift["predictions"]["status"] == "drift"
+
+
 def test_labels_must_match_the_items(image_baseline, image_card) -> None:
     content, ctx, _ = image_baseline
     x, y = _images(50, seed=13)
