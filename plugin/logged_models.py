@@ -42,17 +42,24 @@ def _model_id_from_source(source: str, what: str) -> str:
 
 
 def resolve_model_uri(model_uri: str) -> ResolvedModel:
-    """Resolve ``models:/m-...``, ``models:/name/version`` or ``models:/name@alias``.
+    """Resolve ``models:/m-...``, ``models:/name/version``, ``models:/name@alias`` or
+    ``runs:/<run_id>/<path>`` (a model stored as run artifacts, such as a Spark model).
 
     Raises:
         ModelUriError: The URI has another form or names no LoggedModel.
     """
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     if match := _MODEL_ID_URI.match(model_uri):
         return ResolvedModel(match.group(1))
     if run_models.is_run_model(model_uri):  # mlflow.spark.log_model: no LoggedModel
+        run_id, _ = run_models.split(model_uri)
+        try:
+            client.get_run(run_id)
+        except MlflowException as exc:
+            raise ModelUriError(f"{model_uri!r}: no run {run_id!r} ({exc.message})") from exc
         return ResolvedModel(model_uri)
     if match := _VERSION_URI.match(model_uri):
         mv = client.get_model_version(match.group(1), match.group(2))
@@ -60,8 +67,8 @@ def resolve_model_uri(model_uri: str) -> ResolvedModel:
         mv = client.get_model_version_by_alias(match.group(1), match.group(2))
     else:
         raise ModelUriError(
-            f"unsupported model URI {model_uri!r}; use models:/m-<id>, models:/<name>/<version> "
-            "or models:/<name>@<alias>"
+            f"unsupported model URI {model_uri!r}; use models:/m-<id>, models:/<name>/<version>, "
+            "models:/<name>@<alias> or runs:/<run_id>/<path>"
         )
     model_id = (
         mv.model_id

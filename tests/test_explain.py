@@ -47,6 +47,8 @@ def test_explain_by_alias_and_by_model_id(logged) -> None:
 def test_explain_rejects_bad_input(logged) -> None:
     _, path = logged
     with pytest.raises(ModelUriError, match="unsupported model URI"):
+        mlflow_clarity.explain("s3://bucket/model", path)
+    with pytest.raises(ModelUriError, match="no run 'abc'"):
         mlflow_clarity.explain("runs:/abc/model", path)
     with pytest.raises(ValueError, match="does not exist"):
         mlflow_clarity.explain("models:/late/1", "missing.csv")
