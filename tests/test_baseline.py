@@ -256,10 +256,11 @@ def test_outputs_profile_stops_at_the_deadline() -> None:
     # no chunk fits: the sample's outputs (here every row) stand in, never an empty profile
     assert late.predictions is not None and late.predictions.item_count == 300
     assert any("time budget" in note for note in late.manifest["notes"])
-    assert (
-        late.manifest["truncated"]
-        == "time budget: model outputs profiled on the 300 sample rows of 300 rows"
+    assert late.manifest["truncated"] == (
+        "time budget: model outputs profiled on the 300 rows of the seeded sample of all 300 "
+        "rows (time ran out after 0 rows in file order)"
     )
+    assert late.manifest["quality"] is not None  # measured on the sample's labels
     assert late.profile.item_count == 300  # the inputs are always profiled in full
     on_time = baseline_module.build(ctx.reference, ctx=ctx)
     assert on_time.predictions is not None and on_time.predictions.item_count == 300

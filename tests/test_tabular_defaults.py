@@ -198,8 +198,10 @@ def test_outputs_profile_out_of_time_keeps_the_samples_outputs() -> None:
     baseline = build(ctx.reference, ctx=ctx, deadline=time.monotonic())
     assert baseline.predictions is not None and baseline.predictions.item_count == 500
     assert baseline.manifest["truncated"] == (
-        "time budget: model outputs profiled on the 500 sample rows of 3,000 rows"
+        "time budget: model outputs profiled on the 500 rows of the seeded sample of all 3,000 "
+        "rows (time ran out after 0 rows in file order)"
     )
+    assert baseline.manifest["quality"]["metrics"]["accuracy"] > 0.5  # on the sample's labels
     assert baseline.profile.item_count == 3000  # the inputs are always profiled in full
 
 

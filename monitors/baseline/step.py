@@ -190,8 +190,10 @@ def _prediction_profile(
 
     The model is called on chunks of ``OUTPUT_CHUNK_ROWS``; a chunk starts only if it is
     expected to end by ``deadline`` (its cost estimated from the sample's call, then from
-    the rows done so far). When not even the first chunk fits, the outputs of the
-    explainers' sample (computed first, for the bin edges) are the profile.
+    the rows done so far). When time runs out before every row is done, the outputs (and
+    quality) of the explainers' seeded sample (computed first, for the bin edges) are the
+    profile: the chunks come in file order, often time order, and a cut-off prefix would
+    be an early period, while the sample is drawn from every row.
 
     Returns:
         The outputs' profile, quality metrics on the labelled rows (or None) and a note
@@ -215,13 +217,20 @@ def _prediction_profile(
         if profile.item_count:  # the rows done so far measure the model's speed
             per_row = (time.monotonic() - started) / profile.item_count
         if time.monotonic() + HEADROOM * per_row * len(chunk) > deadline:
-            if not profile.item_count:  # the sample's outputs, already computed, stand in
-                profile.update(sample_frame)
-                where = f"the {profile.item_count:,} sample rows"
-            else:
-                where = f"the first {profile.item_count:,}"
-            note = f"time budget: model outputs profiled on {where} of {reference.n_rows:,} rows"
-            return profile, None, note
+            # chunks come in file order (often time order): the seeded sample, drawn from
+            # every row, stands in for all of them, not an early period
+            done = profile.item_count
+            profile = build_profile([], sample=sample_frame)
+            profile.update(sample_frame)
+            if labelled:
+                quality = new_quality(names, sample_outputs.shape[1])
+                quality.update(sample_outputs, reference.sample_labels)
+            note = (
+                f"time budget: model outputs profiled on the {profile.item_count:,} rows of the "
+                f"seeded sample of all {reference.n_rows:,} rows (time ran out after {done:,} "
+                "rows in file order)"
+            )
+            return profile, None if quality is None else quality.metrics(), note
         outputs, frame = outputs_of(chunk)
         profile.update(frame)
         if quality is not None and labels is not None:
