@@ -21,6 +21,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("PIL")
 
 from mlflow_clarity.monitors.check.drift_check import check_batch  # noqa: E402
+from mlflow_clarity.monitors.check.drift_report import render  # noqa: E402
 from mlflow_clarity.monitors.check.multivariate import (  # noqa: E402
     MultivariateOptions,
     multivariate_drift,
@@ -207,11 +208,18 @@ def test_model_that_is_not_a_torch_module_gets_a_random_projection(cnn, tmp_path
 def image_card(cnn, tmp_path_factory) -> EstimatorCard:
     net, _, _ = cnn
     x, y = _images(256, seed=10)  # held-out labelled images: an honest calibration
-    ctx = make_context(net, x, y, flavor="pytorch")
+    ctx = make_context(net, x, _mislabelled(y, seed=10), flavor="pytorch")
     step = estimation_step.clarity_monitors()[0]
     run = run_step(step, ctx, staging=tmp_path_factory.mktemp("e"))
     assert run.result.status == "ok", run.result.reason
     return EstimatorCard.read(run.folder / "monitoring/estimation")
+
+
+def _mislabelled(y: np.ndarray, seed: int) -> np.ndarray:
+    """Labels with 15 % flipped: the CNN is right on every picture, so its accuracy
+    against these labels (~0.85) is what its confident scores cannot tell alone."""
+    flip = np.random.default_rng(seed).random(len(y)) < 0.15
+    return np.where(flip, 1 - y, y)
 
 
 def _check_outputs(
@@ -246,12 +254,14 @@ def test_unlabelled_image_batch_gets_estimated_accuracy(cnn, image_baseline, ima
     net, _, _ = cnn
     content, ctx, _ = image_baseline
     x, y = _images(300, seed=11)
+    y = _mislabelled(y, seed=11)
     result = _check_outputs(content, ctx, image_card, x)
     estimated = result.drift["estimated"]
     assert estimated["status"] == "ok" and estimated["method"] == "CBPE", estimated
     accuracy = estimated["metrics"]["accuracy"]
     assert accuracy["lower"] <= accuracy["value"] <= accuracy["upper"]
     assert accuracy["reliability"] in ("ok", "caution") and "reasons" in accuracy
+    assert _accuracy(net, x, y) < 0.92  # the raw scores (~1.0) would say otherwise
     assert abs(accuracy["value"] - _accuracy(net, x, y)) <= 0.06
     assert result.drift["predictions"]["status"] == "ok", result.drift["predictions"]
     assert result.drift["quality"]["status"] == "skipped"
@@ -259,6 +269,11 @@ def test_unlabelled_image_batch_gets_estimated_accuracy(cnn, image_baseline, ima
     realised = labelled.drift["quality"]["metrics"]["accuracy"]
     assert realised == pytest.approx(_accuracy(net, x, y))
     assert labelled.drift["estimated"]["metrics"]["accuracy"]["realised"] == realised
+    labelled.drift["estimated"]["metrics"]["<b>"] = {"value": 1.0, "reasons": ["<i>"]}
+    page = render(labelled.drift, labelled.violations)
+    assert "<h2>Multivariate drift</h2>" in page and "domain classifier ROC AUC" in page
+    assert "<h2>Performance without labels</h2>" in page and "&lt;b&gt;" in page
+    assert "<b>" not in page and "<i>" not in page
 
 
 def test_class_mix_is_prediction_drift(image_baseline, image_card) -> None:

@@ -83,6 +83,62 @@ def _quality_table(quality: dict[str, Any]) -> str:
     return f"<table><tr><th>metric</th><th>batch</th><th>log time</th></tr>{rows}</table>"
 
 
+def _multivariate_body(found: dict[str, Any]) -> str:
+    """The domain classifier's AUC and MMD, each against its permutation threshold."""
+    tests = []
+    for key, label, value in (
+        ("domain_classifier", "domain classifier ROC AUC", "auc"),
+        ("mmd", "MMD&sup2;", "mmd2"),
+    ):
+        test = found.get(key)
+        if test:
+            tests.append(
+                f"<tr><td>{label}</td><td>{number(test.get(value))}</td>"
+                f"<td>{number(test.get('threshold'))}</td><td>{number(test.get('null_mean'))}</td>"
+                f"<td>{number(test.get('p_value'))}</td></tr>"
+            )
+    table = (
+        "<table><tr><th>test</th><th>batch</th><th>threshold</th><th>null mean</th>"
+        f"<th>p (permutations)</th></tr>{''.join(tests)}</table>"
+        if tests
+        else ""
+    )
+    facts = (
+        f"<p>Space: {text(found.get('space', ''))}; {number(found.get('n_reference'))} "
+        f"reference vs {number(found.get('n_current'))} batch items; "
+        f"{number(found.get('permutations'))} permutations, per-test &alpha; "
+        f"{number(found.get('per_test_alpha'))}.</p>"
+        if "n_reference" in found
+        else ""
+    )
+    note = f'<p class="muted">{text(found["note"])}</p>' if found.get("note") else ""
+    return facts + table + note
+
+
+def _estimated_body(estimated: dict[str, Any]) -> str:
+    """Estimated metrics with their intervals, beside the realised and reference values."""
+    if estimated.get("status") != "ok":
+        return ""
+    rows = "".join(
+        f"<tr><td>{text(name)}</td><td>{number(e.get('value'))}</td>"
+        f"<td>{number(e.get('lower'))} &ndash; {number(e.get('upper'))}</td>"
+        f"<td>{number(e.get('realised'))}</td><td>{number(e.get('reference'))}</td>"
+        f"<td>{_status(e.get('reliability', ''))} {text(', '.join(e.get('reasons', [])))}</td></tr>"
+        for name, e in estimated["metrics"].items()
+    )
+    reasons = "".join(
+        f"<li>{text(r['code'])} ({text(r['severity'])}): {text(r['message'])}</li>"
+        for r in estimated.get("reasons", [])
+    )
+    return (
+        f"<p>{text(estimated['method'])} on {number(estimated['rows'])} rows; reliability "
+        f"{_status(estimated['reliability'])}. {text(estimated.get('interval', ''))}.</p>"
+        "<table><tr><th>metric</th><th>estimated</th><th>interval</th><th>realised</th>"
+        f"<th>reference</th><th>reliability</th></tr>{rows}</table>"
+        + (f"<ul>{reasons}</ul>" if reasons else "")
+    )
+
+
 def _names(names: list[str]) -> str:
     return ", ".join(text(n) for n in names) or "none"
 
@@ -152,6 +208,14 @@ def render(drift: dict[str, Any], violations: list[dict[str, Any]]) -> str:
         ),
         _section_status("Model quality", drift["quality"], _quality_table(drift["quality"])),
         _section_status("Feature attributions", attribution, ndcg),
+        *(
+            _section_status(title, section, body(section))
+            for title, key, body in (
+                ("Multivariate drift", "multivariate", _multivariate_body),
+                ("Performance without labels", "estimated", _estimated_body),
+            )
+            if (section := drift.get(key))
+        ),
         "</body></html>",
     ]
     return "".join(parts)
