@@ -298,6 +298,26 @@ def test_rotated_images_are_embedding_and_prediction_drift(image_baseline, image
     assert result.drift["predictions"]["status"] == "drift"
 
 
+def test_latest_embedding_drift_sits_next_to_the_property_histograms() -> None:
+    from mlflow_clarity.monitors.content.report import with_latest_check
+
+    sections = [{"title": t} for t in ("A", "Monitoring: image and text content", "B")]
+    check = {
+        "checked_at": "2026-01-01T00:00:00+00:00",
+        "run_id": "r1",
+        "columns": {"brightness": {"distribution": {"status": "drift"}}},
+        "multivariate": multivariate_drift(
+            np.zeros((100, 2)), np.ones((100, 2)), MultivariateOptions(permutations=19)
+        ),
+    }
+    titles = [s["title"] for s in with_latest_check(sections, check)]
+    assert titles[2] == "Monitoring: embedding drift (latest check)" and titles[-1] == "B"
+    added = with_latest_check(sections, check)[2]
+    assert added["rows"][0][0] == "domain classifier ROC AUC"
+    assert any("brightness" in p for p in added["paragraphs"])
+    assert with_latest_check(sections, {"columns": {}}) == sections
+
+
 def test_labels_must_match_the_items(image_baseline, image_card) -> None:
     content, ctx, _ = image_baseline
     x, y = _images(50, seed=13)
@@ -541,6 +561,10 @@ def test_logged_cnn_checked_on_a_folder_of_png_files(tracking, cnn, tmp_path) ->
     metrics = MlflowClient().get_run(result.run_id).data.metrics
     assert "drift.multivariate.auc" in metrics and "drift.brightness.score" in metrics
     assert "estimated.accuracy" in metrics and "estimated.reliability" in metrics
+    page = clarity_file(info.model_id, "report.html").read_text()  # re-rendered by the check
+    histograms = page.index("Monitoring: image and text content")
+    assert page.index("Monitoring: embedding drift (latest check)") > histograms
+    assert "domain classifier ROC AUC" in page
     same, truth = tmp_path / "same.npy", tmp_path / "truth.npy"
     images, labels = _images(150, seed=8)
     np.save(same, images)

@@ -29,6 +29,7 @@ from mlflow_clarity.monitors.content.baseline import (
     build_tabular,
     build_texts,
 )
+from mlflow_clarity.monitors.content.report import BASELINE_TITLE
 from mlflow_clarity.types import (
     ModelContext,
     MonitorSpec,
@@ -224,7 +225,7 @@ def clarity_report_sections(context: ModelContext, report: RunReport) -> list[Re
     )
     return [
         ReportSection(
-            title="Monitoring: image and text content",
+            title=BASELINE_TITLE,
             paragraphs=paragraphs,
             columns=("property", "min", "max", "histogram"),
             rows=rows,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_clarity import layout
 from mlflow_clarity.explainers.shap.quality import overall_importance
+from mlflow_clarity.monitors.content.report import with_latest_check
 from mlflow_clarity.monitors.estimation.report import check_sections
 from mlflow_clarity.types import RunReport
 
@@ -82,10 +83,13 @@ class ReportSources:
             baseline=_json(layout.local(folder, layout.baseline_file("manifest"))),
             profile=_json(layout.local(folder, layout.baseline_file("profile"))),
             latest_check=_json(layout.local(folder, layout.LATEST_CHECK)),
-            sections=[
-                *(_json(layout.local(folder, layout.REPORT_SECTIONS)) or []),
-                *check_sections(_json(layout.local(folder, layout.LATEST_CHECK))),
-            ],
+            sections=with_latest_check(  # embedding drift next to the property histograms
+                [
+                    *(_json(layout.local(folder, layout.REPORT_SECTIONS)) or []),
+                    *check_sections(_json(layout.local(folder, layout.LATEST_CHECK))),
+                ],
+                _json(layout.local(folder, layout.LATEST_CHECK)),
+            ),
         )
 
     @classmethod
