@@ -15,8 +15,6 @@ is passed to them), so they need mlflow-clarity installed and access to the stor
 from __future__ import annotations
 
 import json
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,36 +27,10 @@ def _explain_frame(
     ctx: Any, frame: Any, shap_folder: Path, card: dict[str, Any], budget_s: float
 ) -> tuple[Any, dict[str, Any]]:
     """SHAP values of ``frame``'s rows (long form) and the step's card."""
-    import dataclasses
+    from mlflow_clarity.monitors.check.attribution_drift import rerun_shap
 
-    import pandas as pd
-
-    from mlflow_clarity.data.reference import RawReference, expected_columns, prepare_reference
-    from mlflow_clarity.manager import get_plugin_manager
-    from mlflow_clarity.types import StepWorkspace
-
-    options: dict[str, Any] = {
-        "explainer": card["explainer"],
-        "plots": False,
-        "background_agreement": False,
-        "max_rows": len(frame),
-    }
-    background = shap_folder / SHAP_FILES["background"]
-    if background.exists():
-        options["background_file"] = str(background)
-    reference = prepare_reference(
-        RawReference(frame, None, "batch"),
-        expected_columns(ctx.signature, ctx.model),
-        sample_rows=len(frame),
-        seed=ctx.seed,
-    )
-    step_ctx = dataclasses.replace(ctx, reference=reference, options=options)
-    spec = get_plugin_manager().step("shap").spec
-    with tempfile.TemporaryDirectory(prefix="clarity-batch-shap-") as tmp:
-        out = Path(tmp)
-        output = spec.run(step_ctx, StepWorkspace(out, out, budget_s, time.monotonic() + budget_s))
-        values = pd.read_parquet(out / SHAP_FILES["values"])
-    return values, dict(output.results["card"])
+    results, values = rerun_shap(ctx, frame, shap_folder, card, budget_s, "batch")
+    return values, dict(results["card"])
 
 
 def _stored(model_uri: str) -> tuple[Any, Path, dict[str, Any]]:

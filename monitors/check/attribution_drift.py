@@ -36,6 +36,58 @@ def importance_weights(global_summary: dict[str, Any] | None) -> dict[str, float
     return {f: v / total for f, v in importance.items()} if total > 0 else None
 
 
+def rerun_shap(
+    ctx: ModelContext,
+    frame: pd.DataFrame,
+    shap_folder: Path,
+    card: dict[str, Any],
+    budget_s: float,
+    source: str,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Run the registered ``shap`` step on ``frame``'s rows as it ran at log time (``card``
+    is its ``card.json``, the background is ``shap_folder``'s), without plots or a second
+    background, so nearly all of ``budget_s`` explains rows.
+
+    Args:
+        ctx: The logged model's context.
+        frame: The rows to explain (raw columns).
+        shap_folder: The model's local ``clarity/explanations/shap`` folder.
+        card: Its ``card.json``.
+        budget_s: Time for the explanation.
+        source: What the rows are, for the step's records ("batch sample", ...).
+
+    Returns:
+        The step's results (``global``, ``card``: the explainer used, rows explained and
+        why fewer) and the per-row values (``values.parquet``'s long form).
+
+    Raises:
+        StepSkipped: No explainer fits in ``budget_s`` (or none can explain the model).
+    """
+    import pandas as pd
+
+    options: dict[str, Any] = {
+        "explainer": card["explainer"],
+        "plots": False,
+        "background_agreement": False,
+        "max_rows": len(frame),
+    }
+    background = shap_folder / SHAP_FILES["background"]
+    if background.exists() and card.get("background_rows"):
+        options["background_file"] = str(background)
+    reference = prepare_reference(
+        RawReference(frame, None, source),
+        expected_columns(ctx.signature, ctx.model),
+        sample_rows=len(frame),
+        seed=ctx.seed,
+    )
+    step_ctx = dataclasses.replace(ctx, reference=reference, options=options)
+    spec = get_plugin_manager().step("shap").spec
+    with tempfile.TemporaryDirectory(prefix="clarity-shap-rerun-") as tmp:
+        out = Path(tmp)
+        output = spec.run(step_ctx, StepWorkspace(out, out, budget_s, time.monotonic() + budget_s))
+        return dict(output.results), pd.read_parquet(out / SHAP_FILES["values"])
+
+
 def explain_sample(
     ctx: ModelContext,
     sample: pd.DataFrame,
@@ -43,37 +95,14 @@ def explain_sample(
     card: dict[str, Any],
     budget_s: float,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the registered ``shap`` step on ``sample`` as it ran at log time (``card`` is
-    its ``card.json``, the background is ``shap_folder``'s).
-
-    Returns:
-        The new global summary (what ``global.json`` holds) and the new card (the
-        explainer used, rows explained, and why fewer when the budget ran out).
+    """The global summary (what ``global.json`` holds) and the card of :func:`rerun_shap`
+    on a sample of the batch.
 
     Raises:
         StepSkipped: No explainer fits in ``budget_s`` (or none can explain the model).
     """
-    # no plots, no second background: nearly all of the budget explains rows
-    options: dict[str, Any] = {
-        "explainer": card["explainer"],
-        "plots": False,
-        "background_agreement": False,
-    }
-    background = shap_folder / SHAP_FILES["background"]
-    if background.exists() and card.get("background_rows"):
-        options["background_file"] = str(background)
-    reference = prepare_reference(
-        RawReference(sample, None, "batch sample"),
-        expected_columns(ctx.signature, ctx.model),
-        sample_rows=len(sample),
-        seed=ctx.seed,
-    )
-    step_ctx = dataclasses.replace(ctx, reference=reference, options=options)
-    spec = get_plugin_manager().step("shap").spec
-    with tempfile.TemporaryDirectory(prefix="clarity-attribution-") as tmp:
-        out = Path(tmp)
-        output = spec.run(step_ctx, StepWorkspace(out, out, budget_s, time.monotonic() + budget_s))
-        return dict(output.results["global"]), dict(output.results["card"])
+    results, _ = rerun_shap(ctx, sample, shap_folder, card, budget_s, "batch sample")
+    return dict(results["global"]), dict(results["card"])
 
 
 def fewer_rows_reason(card: dict[str, Any], sampled: int) -> str | None:
