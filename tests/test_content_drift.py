@@ -318,6 +318,22 @@ def test_latest_embedding_drift_sits_next_to_the_property_histograms() -> None:
     assert with_latest_check(sections, {"columns": {}}) == sections
 
 
+def test_without_a_card_outputs_are_not_compared(image_baseline) -> None:
+    content, ctx, _ = image_baseline
+    x, y = _images(100, seed=14)
+    reader = ContentReader(content, ctx, FAST)
+    result = check_batch(
+        items_baseline(content),
+        reader.chunks(x, y, compare_outputs=False),
+        ctx=ctx,
+        attribution=False,
+        content=reader,
+    )
+    assert "without labelled reference items" in result.drift["predictions"]["reason"]
+    assert result.drift["quality"]["status"] == "skipped"
+    assert result.drift["multivariate"]["status"] == "ok"
+
+
 def test_labels_must_match_the_items(image_baseline, image_card) -> None:
     content, ctx, _ = image_baseline
     x, y = _images(50, seed=13)

@@ -489,7 +489,11 @@ def run_check(
     if is_spark_frame(data) and reader is None:  # summarised where the rows live
         chunks = SparkBatch(data, _label_name(labels), chunk_rows)
     if reader is not None:
-        chunks = reader.chunks(data, labels) if items else reader.tap(chunks)
+        chunks = (
+            reader.chunks(data, labels, compare_outputs=baseline.predictions is not None)
+            if items
+            else reader.tap(chunks)
+        )
     result = check_batch(
         baseline,
         chunks,

@@ -58,6 +58,13 @@ if TYPE_CHECKING:
     from mlflow_clarity.types import ModelContext
 
 
+NO_OUTPUTS_PROFILE = (
+    "the model was logged without labelled reference items, so its outputs have no "
+    "reference profile; log it inside mlflow_clarity.reference_data(images_or_texts, "
+    "labels) for prediction drift, quality and estimates"
+)
+
+
 def stored_content(model_id: str) -> ContentBaseline | None:
     """The model's content baseline, or None when it has none."""
     local = Path(tempfile.mkdtemp(prefix="clarity-content-"))
@@ -277,8 +284,9 @@ class ContentReader:
         )
 
     def _outputs(self, items: Any, rows: int) -> pd.DataFrame | None:
-        """The model's outputs on a chunk's items as captured outputs; after a failure an
-        empty frame that carries the reason (``attrs["error"]``); None without a model."""
+        """The model's outputs on a chunk's items as captured outputs; after a failure (or
+        without a reference to compare them with) an empty frame that carries the reason
+        (``attrs["error"]``); None without a model."""
         import pandas as pd
 
         if self.ctx is None:
@@ -307,7 +315,7 @@ class ContentReader:
         return frame
 
     def chunks(
-        self, data: Any, labels: Any = None
+        self, data: Any, labels: Any = None, *, compare_outputs: bool = True
     ) -> Iterator[tuple[pd.DataFrame, pd.Series | None, pd.DataFrame | None]]:
         """Property frames of the batch's images or texts, as the tabular check reads,
         with the items' labels and the model's outputs on them (when it is loaded).
@@ -316,6 +324,8 @@ class ContentReader:
             data: The batch (see :func:`image_chunks` and :func:`text_chunks`).
             labels: None, one label per item in reading order (images: also the path
                 of a ``.npy`` file), or (texts) the name of the batch file's label column.
+            compare_outputs: Whether the baseline has a profile of the model's outputs
+                (from its estimator card); without one the model is not called.
 
         Raises:
             ContentInputError: Unreadable batch, or as many labels as items.
@@ -327,6 +337,8 @@ class ContentReader:
         if modality["kind"] == "image" and isinstance(labels, (str, Path)):
             labels = _label_file(labels)
         given = _Labels(labels)
+        if not compare_outputs:
+            self.outputs_error = NO_OUTPUTS_PROFILE
         if modality["kind"] == "image":
             for chunk in image_chunks(data, self.content.manifest, self.log):
                 images = np.array(chunk.resized)  # writable (a .npy batch is memory-mapped)
