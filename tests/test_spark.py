@@ -76,6 +76,8 @@ def test_spark_pipeline_is_explained_and_profiled_on_spark_data(spark: Any, trac
     kinds = {(v.get("feature_name"), v["constraint_check_type"]) for v in result.violations}
     assert ("a", "baseline_drift_check") in kinds
     assert result.drift["predictions"]["status"] in ("ok", "drift")  # the model was called
+    engine = result.drift["batch"]["engine"]  # a pyspark.ml model: streamed, with the reason
+    assert engine["engine"] == "driver" and "pyspark.ml model" in engine["reason"]
     assert result.run_id is not None
     tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
     assert tags["clarity.check.last_run_id"] == result.run_id

@@ -103,6 +103,7 @@ class _Task:
     label_col: str | None
     id_col: str | None
     time_col: str | None
+    chunk_rows: int
     inputs: list[str] = field(default_factory=list)
     predictions: str | None = None
     model_uri: str | None = None
@@ -173,7 +174,10 @@ class _PartitionOutputs:
         predictor = _task_predictor(self.task.model_uri, *self.task.uris)  # failing: fallback
         try:
             outputs = predictor.fn(chunk[self.task.inputs])
-        except Exception as exc:
+        except Exception as exc:  # logged on the worker; drift.json gets the reason
+            report_failure(
+                "calling the model on the batch", exc, consequence="Inputs are still checked."
+            )
             self.error = f"the model could not be called on the batch: {exc!r}"[:300]
             return
         names = predictor.output_names
@@ -188,6 +192,21 @@ class _PartitionOutputs:
                 self.quality.update(outputs, labels)
 
 
+def _chunks(batches: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Arrow batches (10,000 rows by default) joined into chunks of about ``rows`` rows:
+    each chunk costs a fixed overhead (sketch updates, a model call)."""
+    import pandas as pd
+
+    pending: list[pd.DataFrame] = []
+    for batch in batches:
+        pending.append(batch)
+        if sum(len(b) for b in pending) >= rows:
+            yield pd.concat(pending, ignore_index=True)
+            pending = []
+    if pending:
+        yield pd.concat(pending, ignore_index=True)
+
+
 def _summarise_partition(task: _Task) -> Any:
     """The ``mapInPandas`` function: one JSON summary per partition."""
 
@@ -199,7 +218,7 @@ def _summarise_partition(task: _Task) -> Any:
         batch.profile = DataProfile.from_dict(json.loads(task.template))
         id_time = IdTimeSummary(BatchColumns(id=task.id_col, timestamp=task.time_col))
         outputs = _PartitionOutputs(task)
-        for chunk in batches:
+        for chunk in _chunks(batches, task.chunk_rows):
             labels = chunk.pop(task.label_col) if task.label_col else None
             batch.update(chunk)
             id_time.update(chunk)
@@ -290,7 +309,10 @@ def _summarise(
     present = [n for n in batch.columns if n in names]
     inputs = [n for n in model_inputs if n in names]
     features = source.frame.select(*[f"`{n}`" for n in names if n != source.label_col])
-    drawn = seeded_sample(features, max(PROFILE_SAMPLE_ROWS, sample_rows), seed)
+    if sample_rows:  # the attribution rows, and the own profile's types and bin edges
+        drawn = seeded_sample(features, max(PROFILE_SAMPLE_ROWS, sample_rows), seed)
+    else:  # types and edges only (never used for comparisons): the first rows, like pandas
+        drawn = features.limit(PROFILE_SAMPLE_ROWS).toPandas()
     template = DataProfile.empty_like(drawn[present])
     checked = DataProfile(columns={n: c.baseline for n, c in batch.columns.items()})
     missing = [n for n in model_inputs if n not in names]
@@ -301,6 +323,7 @@ def _summarise(
         label_col=source.label_col,
         id_col=id_time.columns.id,
         time_col=id_time.columns.timestamp,
+        chunk_rows=source.chunk_rows,
         inputs=inputs,
         predictions=json.dumps(predictions.to_dict()) if predictions is not None else None,
         model_uri=ctx.model_uri if use_model and ctx is not None else None,
