@@ -318,6 +318,39 @@ def test_latest_embedding_drift_sits_next_to_the_property_histograms() -> None:
     assert with_latest_check(sections, {"columns": {}}) == sections
 
 
+def test_image_regressor_gets_dle_estimates(tmp_path) -> None:
+    x, _ = _images(300, seed=15)
+    target = x.mean(axis=(1, 2, 3)) * 10
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 1),
+    )
+    optimiser = torch.optim.Adam(net.parameters(), lr=0.03)
+    for _ in range(60):
+        optimiser.zero_grad()
+        loss = ((net(torch.as_tensor(x))[:, 0] - torch.as_tensor(target)) ** 2).mean()
+        loss.backward()
+        optimiser.step()
+    noise = np.random.default_rng(0).normal(0, 0.1, size=600)
+    ctx = make_context(net, x, target + noise[:300], flavor="pytorch")
+    run = run_step(estimation_step.clarity_monitors()[0], ctx, staging=tmp_path / "e")
+    assert run.result.status == "ok", run.result.reason
+    card = EstimatorCard.read(run.folder / "monitoring/estimation")
+    content = run_step(content_step.clarity_monitors()[0], ctx, staging=tmp_path / "c").folder
+    content = ContentBaseline.read(content / FOLDER)
+    assert card.method == "DLE" and card.facts["inputs"]["columns"] == []
+    batch, _ = _images(300, seed=16)
+    truth = batch.mean(axis=(1, 2, 3)) * 10 + noise[300:]
+    result = _check_outputs(content, ctx, card, batch, labels=truth)
+    mae = result.drift["estimated"]["metrics"]["mae"]
+    assert abs(mae["error"]) <= 0.15 * mae["realised"], mae
+    assert result.drift["predictions"]["status"] == "ok"
+
+
 def test_without_a_card_outputs_are_not_compared(image_baseline) -> None:
     content, ctx, _ = image_baseline
     x, y = _images(100, seed=14)

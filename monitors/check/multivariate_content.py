@@ -269,6 +269,13 @@ class ContentReader:
         except EmbeddingUnavailable as exc:
             self.embedding_error = str(exc)
             return
+        expected = len(self.content.pca.mean)
+        if vectors.shape[1] != expected:
+            self.embedding_error = (
+                f"the batch's embeddings have {vectors.shape[1]} dimensions; the baseline's "
+                f"have {expected} (another model than the one the baseline was built with?)"
+            )
+            return
         self.sample.add(positions, self.content.pca.transform(vectors))
 
     def _embed(self, items: Any) -> np.ndarray:
