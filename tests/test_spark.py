@@ -181,11 +181,13 @@ def _assert_same_statistics(ours: dict[str, Any], theirs: dict[str, Any]) -> Non
 
 
 def test_spark_check_of_a_parquet_folder_matches_pandas(
-    spark: Any, tracking: str, tmp_path: Path
+    spark: Any, tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from click.testing import CliRunner
 
     from mlflow_clarity.cli import cli
+    from mlflow_clarity.exceptions import ClarityWarning
+    from mlflow_clarity.monitors.check import spark_batch
 
     from models import classification_data, logistic
 
@@ -212,6 +214,19 @@ def test_spark_check_of_a_parquet_folder_matches_pandas(
     assert "engine" not in on_pandas.drift["batch"]
     assert on_spark.drift["quality"] == on_pandas.drift["quality"]
     _assert_same_statistics(on_spark.drift, on_pandas.drift)
+
+    def job_fails(*args: Any) -> None:  # as on workers without mlflow-clarity
+        raise RuntimeError("ModuleNotFoundError: No module named 'mlflow_clarity'")
+
+    warned = pytest.warns(ClarityWarning, match="summarising the Spark batch on Spark")
+    with monkeypatch.context() as patch, warned:
+        patch.setenv("MLFLOW_CLARITY_STRICT", "0")  # swallowed and reported, as for users
+        patch.setattr(spark_batch, "_summarise", job_fails)
+        streamed = mlflow_clarity.check(uri, batch, "label", **options)
+    engine = streamed.drift["batch"]["engine"]
+    assert engine["engine"] == "driver" and "No module named" in engine["reason"]
+    assert streamed.drift["batch"]["rows"] == 2000
+    _assert_same_statistics(streamed.drift, on_pandas.drift)
     args = ["check", uri, "--data", folder, "--spark", "--labels", "label", "--no-log"]
     result = CliRunner().invoke(cli, [*args, "--no-attribution", "--output", str(tmp_path / "o")])
     assert result.exit_code == 1, result.output
