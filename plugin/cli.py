@@ -247,7 +247,7 @@ def _print_check(result: Any) -> None:
     "model's own baseline).",
 )
 @click.option("--baseline-constraints", default=None, help="Its constraints.json (optional).")
-@click.option("--spark", is_flag=True, help="Read --data (parquet) with Spark, in chunks.")
+@click.option("--spark", is_flag=True, help="Read --data (parquet) with Spark; check it on Spark.")
 @click.option("--master", default=None, help="Spark master for --spark (e.g. local[*]).")
 def check_command(
     model_uri: str,
