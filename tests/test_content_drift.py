@@ -35,7 +35,7 @@ from mlflow_clarity.monitors.content.baseline import ContentBaseline  # noqa: E4
 from mlflow_clarity.monitors.content.batch_items import ContentInputError  # noqa: E402
 from mlflow_clarity.monitors.estimation import step as estimation_step  # noqa: E402
 from mlflow_clarity.monitors.estimation.batch import BatchEstimation  # noqa: E402
-from mlflow_clarity.monitors.estimation.card import EstimatorCard  # noqa: E402
+from mlflow_clarity.monitors.estimation.card import EstimatorCard, fit_card  # noqa: E402
 from mlflow_clarity.testing import check_monitor, make_context, run_step  # noqa: E402
 from mlflow_clarity.types import ModelContext, RunReport  # noqa: E402
 
@@ -486,6 +486,9 @@ def test_text_model_outputs_and_estimates(text_baseline, tmp_path) -> None:
     assert run.result.status == "ok", run.result.reason
     card = EstimatorCard.read(run.folder / "monitoring/estimation")
     assert card.facts["classes"] == ["0", "1"]
+    hurried = fit_card(ctx, deadline=0.0)  # a slow model: what it answered in time
+    assert hurried.facts["data"]["rows"] == 256
+    assert hurried.facts["notes"][0].startswith("time budget: calibrated on the first 256")
     batch_docs, batch_y = labelled(300, seed=32)
     path = tmp_path / "batch.csv"
     pd.DataFrame({"text": batch_docs, "label": batch_y}).to_csv(path, index=False)

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 FIT_ROWS = 100_000
+TEXT_ROWS = 20_000
+"""Reference documents the model is called on at most (a text model can be slow)."""
+ITEM_CHUNK = 256
+"""Images or documents per model call at log time (the deadline is checked between)."""
 DLE_ROWS = 50_000
 DLE_CELLS = 5_000_000
 """At most this many input cells (rows x columns) train the loss models."""
@@ -253,13 +257,15 @@ def _regressor_facts(
 
 
 def _reference_outputs(
-    ctx: ModelContext,
+    ctx: ModelContext, deadline: float, notes: list[str]
 ) -> tuple[pd.DataFrame, pd.Series, np.ndarray, model_access.Predictor]:
     """Labelled reference rows (for images and texts: no input columns), their labels,
     the model's outputs on them and the predictor.
 
     Images are the explainers' bounded sample (:attr:`ReferenceData.items`, at most 256);
-    texts and tables a seeded sample of at most :data:`FIT_ROWS`.
+    texts a seeded sample of at most :data:`TEXT_ROWS`, tables of :data:`FIT_ROWS`. The
+    model is called on images and texts in chunks until ``deadline`` (what it answered
+    by then is used, with a note in ``notes``).
     """
     import numpy as np
     import pandas as pd
@@ -271,7 +277,8 @@ def _reference_outputs(
         items, labels = np.asarray(reference.items), reference.sample_labels
         features = pd.DataFrame(index=range(len(items)))
     else:
-        features, labels = reference.draw(min(reference.n_rows, FIT_ROWS))
+        rows = TEXT_ROWS if modality.kind == "text" else FIT_ROWS
+        features, labels = reference.draw(min(reference.n_rows, rows))
         if modality.kind == "text":
             column = modality.column or str(features.columns[0])
             items = tuple(features[column].tolist())
@@ -283,7 +290,31 @@ def _reference_outputs(
         return features, labels, predictor.fn(features), predictor
     dtype = str(items.dtype) if modality.kind == "image" else ""
     predictor = item_predictor(ctx, modality.kind, items[:2], layout=modality.layout, dtype=dtype)
-    return features, labels, predictor.fn(items), predictor
+    outputs = _outputs_until(predictor, items, deadline)
+    if len(outputs) < len(items):
+        if len(outputs) < MIN_ROWS:
+            raise StepSkipped(
+                f"time budget: the model answered for {len(outputs)} reference items before "
+                f"the deadline; estimation needs {MIN_ROWS}"
+            )
+        notes.append(
+            f"time budget: calibrated on the first {len(outputs):,} of {len(items):,} "
+            "sampled reference items (the model was too slow for all of them)"
+        )
+    return features.iloc[: len(outputs)], labels.iloc[: len(outputs)], outputs, predictor
+
+
+def _outputs_until(predictor: model_access.Predictor, items: Any, deadline: float) -> np.ndarray:
+    """The model's outputs on the items, :data:`ITEM_CHUNK` at a time, until ``deadline``
+    (the items are a seeded sample in random order: a prefix is a sample too)."""
+    import numpy as np
+
+    parts = []
+    for start in range(0, len(items), ITEM_CHUNK):
+        if parts and time.monotonic() > deadline:
+            break
+        parts.append(predictor.fn(items[start : start + ITEM_CHUNK]))
+    return np.concatenate(parts)
 
 
 def outputs_profile(outputs: np.ndarray, predictor: model_access.Predictor) -> dict[str, Any]:
@@ -314,7 +345,9 @@ def fit_card(ctx: ModelContext, deadline: float = math.inf) -> EstimatorCard:
             "the reference data has no labels, so performance cannot be estimated later; "
             "log the model inside mlflow_clarity.reference_data(X_valid, y_valid)"
         )
-    features, labels, outputs, predictor = _reference_outputs(ctx)
+    started, notes = time.monotonic(), []
+    calls_until = started + (deadline - started) / 2  # the rest: bootstrap, loss models
+    features, labels, outputs, predictor = _reference_outputs(ctx, calls_until, notes)
     if predictor.is_classifier:
         facts, maps, bootstrap = _classifier_facts(
             outputs, labels, predictor.output_names, ctx.seed
@@ -330,6 +363,7 @@ def fit_card(ctx: ModelContext, deadline: float = math.inf) -> EstimatorCard:
         )
     if reference.modality.kind in ("image", "text"):  # prediction drift of item checks
         facts["reference"]["outputs_profile"] = outputs_profile(outputs, predictor)
+    facts["notes"] = [*notes, *facts["notes"]]
     facts = {
         "schema_version": SCHEMA_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
