@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import mlflow
 import numpy as np
@@ -196,11 +197,13 @@ def test_spark_check_of_a_parquet_folder_matches_pandas(
     with mlflow.start_run(), mlflow_clarity.reference_data(x, y):
         info = mlflow.sklearn.log_model(logistic(x, y), name="m")
     uri = f"models:/{info.model_id}"
-    drifted = x.assign(x0=x["x0"] * 3 + 1, label=y)
+    drifted = x.assign(x0=x["x0"] * 3 + 1, label=y, id=np.arange(2000))
+    drifted["at"] = pd.date_range("2026-01-01", periods=2000, freq="min", tz="UTC")
     folder = str(tmp_path / "batch")
     spark.createDataFrame(drifted).repartition(4).write.parquet(folder)
     batch = spark.read.parquet(folder)
     options = {"experiment": None, "attribution": False, "chunk_rows": 700}
+    options |= {"id_column": "id", "timestamp_column": "at"}
     on_spark = mlflow_clarity.check(uri, batch, "label", **options)
     on_pandas = mlflow_clarity.check(uri, drifted, "label", **options)
     kinds = {(v.get("feature_name"), v["constraint_check_type"]) for v in on_spark.violations}
@@ -212,6 +215,8 @@ def test_spark_check_of_a_parquet_folder_matches_pandas(
     partitions = batch.rdd.getNumPartitions()
     assert on_spark.drift["batch"]["engine"] == {"engine": "spark", "partitions": partitions}
     assert "engine" not in on_pandas.drift["batch"]
+    assert on_spark.drift["batch"] == {**on_pandas.drift["batch"], "engine": ANY}
+    assert on_spark.drift["batch"]["time_range"]["first"].startswith("2026-01-01T00:00:00")
     assert on_spark.drift["quality"] == on_pandas.drift["quality"]
     _assert_same_statistics(on_spark.drift, on_pandas.drift)
 

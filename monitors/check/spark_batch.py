@@ -238,7 +238,9 @@ def _summarise_partition(task: _Task) -> Any:
     return summarise
 
 
-def _driver_reason(ctx: ModelContext | None, estimating: bool) -> str | None:
+def _driver_reason(source: SparkBatch, ctx: ModelContext | None, estimating: bool) -> str | None:
+    if source.label_col is not None and source.label_col not in source.frame.columns:
+        return f"the label column {source.label_col!r} is not in the batch"  # said when read
     if ctx is not None and ctx.flavor == "spark":
         return "a pyspark.ml model cannot be loaded inside a Spark task"
     if estimating:
@@ -275,7 +277,7 @@ def summarise_on_spark(
         The summary; when its engine is ``driver``, nothing was merged and the caller
         streams the batch instead.
     """
-    reason = _driver_reason(ctx, estimating)
+    reason = _driver_reason(source, ctx, estimating)
     if reason is None:
         try:
             return _summarise(
