@@ -23,21 +23,27 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def _as_classes(
-    fn: Callable[[Any], np.ndarray], names: tuple[str, ...], classifier: bool, source: str
-) -> Callable[[Any], Predictor]:
-    """A predictor once the first outputs say how many there are."""
+def _softmax(outputs: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _predictor(
+    fn: Callable[[Any], np.ndarray], names: tuple[str, ...], classifier: bool, probe: Any
+) -> Predictor:
+    """The predictor, once the outputs on ``probe`` say how many there are and whether
+    they already are probabilities (decided once, for every later batch)."""
     from mlflow_clarity.explainers.images.model import probabilities
 
-    def build(items: Any) -> Predictor:
-        outputs = fn(items)
-        if classifier or outputs.shape[1] < 2:
-            space = "probability" if classifier else "model output"
-            return Predictor(fn, names, space, classifier)
-        classes = tuple(str(i) for i in range(outputs.shape[1]))
-        return Predictor(lambda x: probabilities(fn(x))[0], classes, source, True)
-
-    return build
+    outputs = fn(probe)
+    if classifier or outputs.shape[1] < 2:
+        return Predictor(fn, names, "probability" if classifier else "model output", classifier)
+    classes = tuple(str(i) for i in range(outputs.shape[1]))
+    if probabilities(outputs)[1] == "probability":
+        return Predictor(fn, classes, "probability", True)
+    return Predictor(lambda x: _softmax(fn(x)), classes, "softmax of the outputs", True)
 
 
 def _image_fn(ctx: ModelContext, layout: str, dtype: str) -> tuple[Callable[[Any], Any], bool]:
@@ -79,9 +85,9 @@ def item_predictor(
         assert layout is not None
         fn, classifier = _image_fn(ctx, layout, dtype)
         names = tuple(str(c) for c in getattr(ctx.model, "classes_", ())) if classifier else ()
-        return _as_classes(fn, names, classifier, "softmax of the outputs")(items)
+        return _predictor(fn, names, classifier, items)
     from mlflow_clarity.explainers.text.calling import text_model
 
     model = text_model(ctx)
     fn = lambda texts: model.fn(list(texts))  # noqa: E731
-    return _as_classes(fn, model.output_names, model.is_classifier, "softmax of the outputs")(items)
+    return _predictor(fn, model.output_names, model.is_classifier, items)
