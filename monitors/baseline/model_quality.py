@@ -148,8 +148,9 @@ class ClassifierQuality:
         import numpy as np
 
         c = self.confusion
-        n = int(c.sum())
-        if n == 0:
+        total = float(c.sum())  # expected confusion matrices (CBPE) hold fractional counts
+        n = round(total)
+        if total <= 0:
             return {"n": 0}
         tp = np.diag(c).astype(float)
         predicted, actual = c.sum(axis=0), c.sum(axis=1)
@@ -162,14 +163,14 @@ class ClassifierQuality:
             chosen = {"precision": precision[1], "recall": recall[1], "f1": f1[1]}
             auc = aucs[1]
         else:
-            weights = actual / n
+            weights = actual / total
             chosen = {"precision": precision @ weights, "recall": recall @ weights}
             chosen["f1"] = f1 @ weights
             present = [a for a in aucs if a is not None]
             auc = float(np.mean(present)) if present else None
         found: dict[str, Any] = {
             "n": n,
-            "accuracy": float(tp.sum() / n),
+            "accuracy": float(tp.sum() / total),
             **{k: float(v) for k, v in chosen.items()},
             "auc": auc,
         }

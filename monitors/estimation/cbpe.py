@@ -49,14 +49,10 @@ def score_bins(probabilities: np.ndarray) -> np.ndarray:
 
 def metrics_of(classes: tuple[str, ...], confusion: Any, histograms: Any) -> dict[str, Any]:
     """The realised-metric formulas applied to a (possibly expected, float) matrix."""
-    import numpy as np
 
     quality = ClassifierQuality(classes)
     quality.confusion, quality.histograms = confusion, histograms
     found = quality.metrics()
-    total = float(np.sum(confusion))
-    if total > 0:  # metrics() divides by int(total): an expected (float) matrix is not whole
-        found["accuracy"] = float(np.trace(confusion)) / total
     return {name: found.get(name) for name in METRICS}
 
 
