@@ -153,19 +153,24 @@ def check(
     quality and attribution drift). Files are read in chunks of ``chunk_rows``.
 
     Args:
-        model_uri: ``models:/m-...``, ``models:/<name>/<version>`` or
-            ``models:/<name>@<alias>``.
-        data: The batch: a DataFrame, an array, or a path to a CSV or parquet file.
-        labels: The name of the label column in ``data``, or labels aligned with it;
-            gives model-quality metrics.
+        model_uri: ``models:/m-...``, ``models:/<name>/<version>``,
+            ``models:/<name>@<alias>`` or ``runs:/<run_id>/<path>`` (a Spark model).
+        data: The batch: a pandas or Spark DataFrame, an array, a path to a CSV or
+            parquet file, a folder captured by ``mlflow-clarity serve`` (or a
+            ``CaptureFolder``), or for image models a folder of PNG/JPEG files or a
+            ``.npy`` file.
+        labels: The name of the label column in ``data``, or labels aligned with it
+            (for a capture folder: a file of labels joined by ``id_column``); gives
+            model-quality metrics.
         thresholds: Overrides of the baseline's thresholds, nested as in its
             ``baseline.json`` (``{"numeric": {"psi_warn": 0.2}}``).
         experiment: Monitoring experiment to log the check to (a run per check, metrics
             at a step counting the model's checks); None logs nothing.
-        output_dir: Also keep ``drift.json``, ``constraint_violations.json`` and
-            ``drift_report.html`` in this folder. With ``experiment=None`` and no
-            ``output_dir`` they go to a new ``./clarity-check-<UTC timestamp>/``;
-            ``result.files`` holds their paths.
+        output_dir: Also keep ``drift.json``, ``constraint_violations.json``,
+            ``clarity_violations.json``, the batch's ``statistics.json`` and
+            ``constraints.json``, and ``drift_report.html`` in this folder. With
+            ``experiment=None`` and no ``output_dir`` they go to a new
+            ``./clarity-check-<UTC timestamp>/``; ``result.files`` holds their paths.
         attribution: Explain a sample of the batch to measure attribution drift (NDCG).
         chunk_rows: Rows read at a time.
         budget_s: Time allowed for SHAP on the batch sample; the attribution section
