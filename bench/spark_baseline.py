@@ -14,13 +14,12 @@ Run: ``.venv/bin/python bench/spark_baseline.py [--rows N] [--partitions P] [--l
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 from load import bench_parser, cpu_load, load_header
+from spark_local import local_spark
 
 from mlflow_clarity.data.reference import RawReference, prepare_reference
 from mlflow_clarity.monitors.baseline.data_profile import build_profile
@@ -61,19 +60,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_spark()
     data = make_data(args.rows)
     frame = spark.createDataFrame(data).repartition(args.partitions).cache()
     frame.count()

@@ -18,8 +18,6 @@ Run: ``.venv/bin/python bench/spark_check.py [--rows N] [--partitions P] [--load
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from load import bench_parser, cpu_load, load_header
+from spark_local import local_spark
 
 import mlflow_clarity
 from mlflow_clarity.data.files import iter_chunks
@@ -76,18 +75,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_spark()
     with tempfile.TemporaryDirectory(prefix="clarity-spark-check-") as tmp:
         folder = Path(tmp)
         uri = logged_model(folder)

@@ -17,8 +17,6 @@ Run: ``.venv/bin/python bench/spark_shap.py [--rows N] [--partitions P] [--load 
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 import time
 
@@ -26,6 +24,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from load import bench_parser, cpu_load, load_header
+from spark_local import local_spark
 
 import mlflow_clarity
 from mlflow_clarity.batch_explanations import _explain_frame, _stored
@@ -45,9 +44,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     import xgboost
-    from pyspark.sql import SparkSession
 
     folder = tempfile.mkdtemp(prefix="clarity-bench-spark-shap-")
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
@@ -58,13 +55,7 @@ def main() -> None:
         info = mlflow.xgboost.log_model(model, name="m")
     uri = f"models:/{info.model_id}"
     batch, _ = make_data(args.rows, seed=1)
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_spark()
     frame = spark.createDataFrame(batch).repartition(args.partitions).cache()
     frame.count()
     print(f"{args.rows:,} rows x {FEATURES} features, {args.partitions} partitions, xgboost")

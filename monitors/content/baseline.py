@@ -202,18 +202,10 @@ def build_images(
         The baseline, and the properties of each image.
     """
     properties = image_properties(images, layout)
-    notes = []
     kind = image_embedding_kind(model)
-    pca = projections = None
-    embedding: dict[str, Any] = {"kind": kind, "seed": seed}
-    if time.monotonic() < deadline:
-        vectors = embed(kind, images[:EMBEDDING_ROWS], model=model, layout=layout, seed=seed)
-        pca, projections, facts = reduce_embeddings(vectors)
-        embedding.update(facts)
-    else:
-        embedding.update(status="skipped", reason="time budget spent on the properties")
-    if embedding["status"] != "ok":
-        notes.append(f"no embedding baseline: {embedding['reason']}")
+    embedding, pca, projections, notes = _embedding_baseline(
+        {"kind": kind, "seed": seed}, images, deadline, model=model, layout=layout, seed=seed
+    )
     manifest = _manifest(
         {"kind": "image", "layout": layout},
         len(images),
@@ -224,6 +216,27 @@ def build_images(
     )
     baseline = ContentBaseline(manifest, _profile(properties), pca=pca, embeddings=projections)
     return baseline, properties
+
+
+def _embedding_baseline(
+    embedding: dict[str, Any], items: Any, deadline: float, **how: Any
+) -> tuple[dict[str, Any], Any, Any, list[str]]:
+    """Embed the first ``EMBEDDING_ROWS`` items (``how``: :func:`embed`'s model, layout
+    and seed) and reduce them, unless ``deadline`` has passed.
+
+    Returns:
+        The manifest's ``embedding`` entry, the PCA and projections (None when skipped)
+        and the notes.
+    """
+    pca = projections = None
+    if time.monotonic() < deadline:
+        vectors = embed(embedding["kind"], items[:EMBEDDING_ROWS], **how)
+        pca, projections, facts = reduce_embeddings(vectors)
+        embedding.update(facts)
+    else:
+        embedding.update(status="skipped", reason="time budget spent on the properties")
+    notes = [] if embedding["status"] == "ok" else [f"no embedding baseline: {embedding['reason']}"]
+    return embedding, pca, projections, notes
 
 
 def build_texts(
@@ -242,17 +255,9 @@ def build_texts(
     vocabulary = Vocabulary.build(texts)
     properties = text_properties(texts, vocabulary, leave_one_out=True)
     units = _profile(unit_stream(texts))
-    notes = []
-    pca = projections = None
-    embedding: dict[str, Any] = {"kind": HASHED_UNITS}
-    if time.monotonic() < deadline:
-        vectors = embed(HASHED_UNITS, texts[:EMBEDDING_ROWS], model=None, layout=None, seed=0)
-        pca, projections, facts = reduce_embeddings(vectors)
-        embedding.update(facts)
-    else:
-        embedding.update(status="skipped", reason="time budget spent on the properties")
-    if embedding["status"] != "ok":
-        notes.append(f"no embedding baseline: {embedding['reason']}")
+    embedding, pca, projections, notes = _embedding_baseline(
+        {"kind": HASHED_UNITS}, texts, deadline, model=None, layout=None, seed=0
+    )
     manifest = _manifest(
         {"kind": "text", "column": column},
         len(texts),
