@@ -79,7 +79,7 @@ def test_sklearn_pipeline_with_logged_training_dataset() -> None:
     report = _assert_stored(info.model_id, "dataset:train")
     assert report["reference"]["n_rows"] == 300 and report["reference"]["has_labels"]
     shap_card = clarity_file(info.model_id, "explanations/shap/card.json")
-    assert shap_card["explainer"] == "exact"  # 6 raw columns: exact enumeration
+    assert shap_card["explainer"] == "pipeline_linear"  # scaler + logistic: closed form
 
 
 def test_xgboost_with_set_reference_data() -> None:

@@ -150,12 +150,20 @@ def test_pipeline_with_one_hot_is_explained_per_raw_column(tmp_path: Path) -> No
         LogisticRegression(),
     ).fit(x, y)
     card, values, global_shap, quality = _explain(tmp_path, pipe, x.head(80))
-    assert card["explainer"] == "exact"
+    assert card["explainer"] == "pipeline_linear"  # the log-odds of the positive class
     assert global_shap["features"] == ["colour", "size", "weight"]
+    assert set(card["outputs"]) == {"yes"}
+    assert global_shap["ranking"][0] == "colour"
+    assert quality["additivity"]["max"] < 1e-6
+    assert set(values["output"]) == {"yes"}
+    # model-agnostic on the raw columns: each class's probability
+    card, values, global_shap, quality = _explain(
+        tmp_path / "exact", pipe, x.head(80), explainer="exact"
+    )
+    assert card["explainer"] == "exact"
     assert set(card["outputs"]) == {"no", "yes"}
     assert global_shap["ranking"][0] == "colour"
     assert quality["additivity"]["max"] < 1e-6
-    assert set(values["output"]) == {"no", "yes"}
 
 
 def test_torch_network_uses_deep_shap(tmp_path: Path) -> None:

@@ -86,6 +86,29 @@ def test_pipeline_ending_in_trees_gets_tree_shap_summed_per_input_column(tmp_pat
     assert ranking[0] == "num0" and ranking[-1] == "num1"
 
 
+def test_pipeline_ending_in_a_linear_model_gets_the_closed_form_per_input_column(
+    tmp_path,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _mixed(400)
+    model = _pipeline(LogisticRegression(), x, y)
+    _, card, quality, values = _shap(tmp_path, model, x)
+    assert card["explainer"] == "pipeline_linear", card["fallbacks"]
+    assert card["output_space"] == "margin (log-odds)"
+    assert quality["additivity"]["max"] < 1e-9
+    # closed form: coef * (z - background mean of z), one-hot columns added per input
+    background = pd.read_parquet(tmp_path / "explanations/shap/background.parquet")
+    values = values.sort_values("reference_row")
+    rows = x.iloc[values["reference_row"].to_numpy()]
+    centred = model[:-1].transform(rows) - model[:-1].transform(background[x.columns]).mean(0)
+    terms = np.asarray(centred) * model[-1].coef_[0]
+    expected = np.column_stack(
+        [terms[:, 0], terms[:, 1], terms[:, 2:5].sum(axis=1), terms[:, 5:8].sum(axis=1)]
+    )
+    np.testing.assert_allclose(values[list(x.columns)].to_numpy(), expected, atol=1e-9)
+
+
 def test_preprocessing_that_mixes_columns_falls_back_with_the_reason(tmp_path) -> None:
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.pipeline import make_pipeline

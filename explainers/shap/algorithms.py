@@ -258,35 +258,46 @@ def _pipeline_parts(model: Any) -> tuple[Any, Any]:
 
 
 def _pipeline_setup(
-    setup: ExplainSetup, background: np.ndarray
-) -> tuple[Any, Any, Any, np.ndarray]:
-    """The preprocessing, the tree model, its TreeExplainer and the column map (built once).
+    setup: ExplainSetup, background: np.ndarray, used: Callable[[Any], Any]
+) -> tuple[Any, Any, np.ndarray]:
+    """The preprocessing, the final model and the column map (built once).
 
     Columns are traced on the background rows and, when the context has reference data,
     the first ``OWNER_ROWS`` of its sample (more categories seen).
+
+    Args:
+        setup: The explanation's setup (its model is an sklearn Pipeline).
+        background: Background rows (encoded).
+        used: The final model's per-column use (importances, coefficients) or None: a
+            used column that no input column moves cannot be given to any of them.
     """
     import numpy as np
-    import shap
 
-    if "pipeline_tree" in setup.cache:
-        return setup.cache["pipeline_tree"]
+    if "pipeline" in setup.cache:
+        return setup.cache["pipeline"]
     preprocess, model = _pipeline_parts(setup.ctx.model)
     rows = background
     if setup.ctx.reference is not None:
         sample = setup.encoding.encode(setup.ctx.reference.sample.iloc[:OWNER_ROWS])
         rows = np.vstack([sample, background])
     owners = input_owners(preprocess, setup.frame(rows))
-    used = getattr(model, "feature_importances_", None)
-    if used is not None and len(used) == len(owners):
-        untraced = np.flatnonzero((owners < 0) & (np.asarray(used) > 0))
-        if len(untraced):  # the model splits on it, so it has SHAP values nobody gets
+    weights = used(model)
+    if weights is not None and len(weights) == len(owners):
+        untraced = np.flatnonzero((owners < 0) & (np.asarray(weights) != 0))
+        if len(untraced):  # the model uses it, so it has SHAP values nobody gets
             raise AlgorithmUnavailable(
                 f"transformed column {int(untraced[0])} is used by the model but did not "
                 f"change with any input column on {len(rows)} rows"
             )
-    parts = (preprocess, model, shap.TreeExplainer(model), owners)
-    setup.cache["pipeline_tree"] = parts
-    return parts
+    setup.cache["pipeline"] = (preprocess, model, owners)
+    return setup.cache["pipeline"]
+
+
+def _per_input(values: np.ndarray, owners: np.ndarray, n_features: int) -> np.ndarray:
+    """SHAP values of transformed columns summed per input column (rows x inputs x outputs)."""
+    import numpy as np
+
+    return np.stack([values[:, owners == j, :].sum(axis=1) for j in range(n_features)], axis=1)
 
 
 def pipeline_tree(
@@ -302,15 +313,24 @@ def pipeline_tree(
     encodings. The sums keep additivity (they add up to the model's output less the
     expected output); deterministic, so ``chunk`` changes nothing.
     """
-    import numpy as np
+    import shap
 
-    preprocess, model, explainer, owners = _pipeline_setup(setup, background)
+    preprocess, model, owners = _pipeline_setup(
+        setup, background, lambda m: getattr(m, "feature_importances_", None)
+    )
+    if "tree_explainer" not in setup.cache:
+        setup.cache["tree_explainer"] = shap.TreeExplainer(model)
+    explainer = setup.cache["tree_explainer"]
     matrix = _dense(preprocess.transform(setup.frame(x)))
     values = _as_3d(explainer.shap_values(matrix, check_additivity=False), *matrix.shape)
-    grouped = np.stack(
-        [values[:, owners == j, :].sum(axis=1) for j in range(setup.n_features)], axis=1
-    )
+    grouped = _per_input(values, owners, setup.n_features)
     return _tree_attribution(explainer, model, grouped, matrix)
+
+
+def _coefficients(model: Any) -> np.ndarray:
+    import numpy as np
+
+    return np.atleast_2d(np.asarray(model.coef_, dtype=float))  # outputs x columns
 
 
 # ---- linear ----------------------------------------------------------------------------
@@ -329,6 +349,37 @@ def linear(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attrib
     return Attribution(
         values=values,
         base=_base(explainer.expected_value, len(x)),
+        output=output,
+        output_space="margin (log-odds)" if classifier else "raw prediction",
+        output_names=_class_names(model, values.shape[2]),
+        evaluations=0,
+    )
+
+
+def pipeline_linear(setup: ExplainSetup, x: np.ndarray, background: np.ndarray) -> Attribution:
+    """Exact SHAP of an sklearn Pipeline ending in a linear model, on the raw input columns.
+
+    With a preprocessing that computes each transformed column from one input column
+    (scaling, imputing, one-hot encoding: checked by :func:`input_owners`), the model's
+    margin is a sum of one function per input column, so each input's interventional
+    SHAP value is the sum over its transformed columns of coef * (z - background mean of
+    z): exact, in the margin (log-odds) space, additive by construction.
+    """
+    import numpy as np
+
+    preprocess, model, owners = _pipeline_setup(
+        setup, background, lambda m: np.any(_coefficients(m) != 0, axis=0)
+    )
+    coef = _coefficients(model)
+    matrix = _dense(preprocess.transform(setup.frame(x)))
+    mean = _dense(preprocess.transform(setup.frame(background))).mean(axis=0)
+    values = _per_input((matrix - mean)[:, :, None] * coef.T[None, :, :], owners, setup.n_features)
+    classifier = hasattr(model, "classes_") and hasattr(model, "decision_function")
+    output = as_2d(model.decision_function(matrix) if classifier else model.predict(matrix))
+    expected = mean @ coef.T + np.atleast_1d(np.asarray(model.intercept_, dtype=float))
+    return Attribution(
+        values=values,
+        base=_base(expected, len(x)),
         output=output,
         output_space="margin (log-odds)" if classifier else "raw prediction",
         output_names=_class_names(model, values.shape[2]),
@@ -526,6 +577,7 @@ ALGORITHMS: dict[str, Callable[..., Attribution]] = {
     "tree": tree,
     "pipeline_tree": pipeline_tree,
     "linear": linear,
+    "pipeline_linear": pipeline_linear,
     "deep": deep,
     "gradient": gradient,
     "exact": exact,

@@ -43,15 +43,20 @@ class Choice:
     reason: str
 
 
-def _tree_at_the_end(model: Any) -> str | None:
-    """The class of the tree model an sklearn Pipeline ends in, or None."""
+def _pipeline_end(model: Any) -> tuple[str, str] | None:
+    """The algorithm for the model an sklearn Pipeline ends in and that model's class:
+    ``pipeline_tree`` for a tree model, ``pipeline_linear`` for a linear one; else None."""
     steps = getattr(model, "steps", None)
     if type(model).__name__ != "Pipeline" or not isinstance(steps, list) or len(steps) < 2:
         return None
     last = steps[-1][1]
     cls, module = type(last).__name__, type(last).__module__
     sklearn_tree = module.startswith("sklearn.") and cls in SKLEARN_TREE_CLASSES
-    return cls if sklearn_tree or module.startswith(_BOOSTER_FLAVORS) else None
+    if sklearn_tree or module.startswith(_BOOSTER_FLAVORS):
+        return "pipeline_tree", cls
+    if module.startswith("sklearn.linear_model") and hasattr(last, "coef_"):
+        return "pipeline_linear", cls
+    return None
 
 
 def _model_agnostic(ctx: ModelContext, n_features: int, why: str) -> Choice:
@@ -84,12 +89,14 @@ def explainer_chain(ctx: ModelContext, encoding: TableEncoding) -> list[Choice]:
     n_features = len(encoding.columns)
     numeric = encoding.all_numeric
     chain: list[Choice] = []
-    final_tree = _tree_at_the_end(model)
-    if final_tree is not None:
+    end = _pipeline_end(model)
+    if end is not None:
+        algorithm, final = end
+        method = "TreeSHAP" if algorithm == "pipeline_tree" else "linear SHAP"
         chain.append(
             Choice(
-                "pipeline_tree",
-                f"sklearn Pipeline ending in {final_tree}: exact TreeSHAP on the transformed "
+                algorithm,
+                f"sklearn Pipeline ending in {final}: exact {method} on the transformed "
                 "columns, summed per input column",
             )
         )

@@ -42,7 +42,12 @@ BACKGROUND_ROWS = 50
 """Background rows used online at most (model-agnostic cost grows with them)."""
 MAX_EXPRESSION_CHARS = 64
 """Clarify's limit on an ``EnableExplanations`` expression."""
-METHOD_KEYS = {"native_tree": "tree_shap", "tree": "tree_shap", "pipeline_tree": "tree_shap"}
+METHOD_KEYS = {
+    "native_tree": "tree_shap",
+    "tree": "tree_shap",
+    "pipeline_tree": "tree_shap",
+    "pipeline_linear": "linear_shap",
+}
 
 
 class ExplanationTimeout(Exception):
