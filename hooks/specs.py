@@ -97,8 +97,8 @@ def clarity_report_sections(context: ModelContext, report: RunReport) -> Iterabl
 
     Args:
         context: The context the steps ran with (without step options).
-        report: The run's outcome; ``report.step(name).results`` holds a step's
-            in-memory values (its :attr:`StepOutput.results`).
+        report: The run's outcome; ``report.results_of(name)`` holds a step's
+            in-memory values (its :attr:`StepOutput.results`) when it succeeded.
 
     Returns:
         ReportSection objects; plain text only, escaped for HTML and markdown.
@@ -107,8 +107,8 @@ def clarity_report_sections(context: ModelContext, report: RunReport) -> Iterabl
 
         @hookimpl
         def clarity_report_sections(context, report):
-            shap = report.step("shap")
-            if shap.status != "ok":
+            shap = report.results_of("shap")
+            if not shap:
                 return []
             return [ReportSection(title="Acme", paragraphs=("...",))]
     """

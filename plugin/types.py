@@ -502,6 +502,15 @@ class RunReport:
                 return result
         raise KeyError(name)
 
+    def results_of(self, name: str) -> Mapping[str, Any]:
+        """Return the in-memory results of the step called ``name`` when it ran and
+        succeeded (``ok``), else an empty mapping (not selected, disabled, skipped,
+        failed)."""
+        for result in self.steps:
+            if result.name == name:
+                return result.results if result.status == "ok" else {}
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (the content of ``status.json``)."""
         return {

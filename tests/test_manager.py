@@ -205,3 +205,14 @@ def clarity_report_sections(report):
     with pytest.warns(ClarityWarning, match="acme_bad_sections.*ReportSection"):
         sections = get_plugin_manager().report_sections(context(frame()), report)
     assert sections == [("acme_sections", ReportSection(title="Acme", paragraphs=("ok",)))]
+
+
+def test_results_of_a_step_only_when_it_succeeded() -> None:
+    from mlflow_clarity.types import RunReport, StepResult
+
+    ran = StepResult("shap", "explainer", "p", "ok", results={"global": 1})
+    failed = StepResult("lime", "explainer", "p", "failed", "boom", results={"rows": 2})
+    report = RunReport("ok", "m-0", (ran, failed), "now", 0.0, 0, {}, {}, {})
+    assert report.results_of("shap") == {"global": 1}
+    assert report.results_of("lime") == {}  # failed: its partial results are not shown
+    assert report.results_of("baseline") == {}  # did not run

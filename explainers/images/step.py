@@ -656,13 +656,9 @@ def _verdicts(summary: dict[str, Any]) -> list[str]:
 @hookimpl
 def clarity_report_sections(context: ModelContext, report: RunReport) -> list[ReportSection]:
     """The images step's explainer, quality verdicts and top figures, when it ran."""
-    try:
-        result = report.step(STEP)
-    except KeyError:
+    summary = report.results_of(STEP).get("summary")
+    if summary is None:
         return []
-    if result.status != "ok" or "summary" not in result.results:
-        return []
-    summary = result.results["summary"]
     q = summary["quality"]
     curves = q["deletion_insertion"] or {}
     rows = [

@@ -286,14 +286,11 @@ def clarity_explainers() -> list[ExplainerSpec]:
 @hookimpl
 def clarity_report_sections(context: ModelContext, report: RunReport) -> list[ReportSection]:
     """The text explanations in plain words, and the top terms per class."""
-    try:
-        result = report.step(STEP_NAME)
-    except KeyError:
+    results = report.results_of(STEP_NAME)
+    summary = results.get("summary")
+    if summary is None:
         return []
-    summary = result.results.get("summary")
-    if result.status != "ok" or summary is None:
-        return []
-    terms = result.results["terms"]
+    terms = results["terms"]
     rows = tuple(
         (name, rank, row["term"], f"{row['mean']:+.4g}", row["count"])
         for name, ranked in terms["per_class"].items()

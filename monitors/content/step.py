@@ -203,14 +203,11 @@ def _embedding_paragraph(embedding: dict[str, Any]) -> str:
 def clarity_report_sections(context: ModelContext, report: RunReport) -> list[ReportSection]:
     """The monitoring baseline of image and text models: property histograms and the
     embedding drift baseline."""
-    try:
-        result = report.step(STEP)
-    except KeyError:
+    results = report.results_of(STEP)
+    manifest = results.get("manifest")
+    if manifest is None or manifest["modality"]["kind"] == "tabular":
         return []
-    manifest = result.results.get("manifest")
-    if result.status != "ok" or manifest is None or manifest["modality"]["kind"] == "tabular":
-        return []
-    found = result.results.get("histograms") or {}
+    found = results.get("histograms") or {}
     rows = tuple(
         (name, f"{h['edges'][0]:.4g}", f"{h['edges'][-1]:.4g}", sparkline(h["counts"]))
         for name, h in found.items()

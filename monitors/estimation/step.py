@@ -61,11 +61,7 @@ def clarity_monitors() -> list[MonitorSpec]:
 @hookimpl
 def clarity_report_sections(context: ModelContext, report: RunReport) -> list[ReportSection]:
     """The estimator card: what later checks estimate from, and the reference metrics."""
-    try:
-        result = report.step(STEP_NAME)
-    except KeyError:
-        return []
-    card = result.results.get("card")
-    if result.status != "ok" or card is None:
+    card = report.results_of(STEP_NAME).get("card")
+    if card is None:
         return []
     return [card_section(card.facts)]

@@ -9,7 +9,6 @@ skipped or failed left nothing, and its reason is in the run's status.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,15 +25,6 @@ if TYPE_CHECKING:
 
 def _json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _results(report: RunReport, name: str) -> Mapping[str, Any]:
-    """A step's in-memory results when it succeeded in this run, else empty."""
-    try:
-        step = report.step(name)
-    except KeyError:
-        return {}
-    return step.results if step.status == "ok" else {}
 
 
 @dataclass
@@ -110,9 +100,9 @@ class ReportSources:
             run: Parameters and metrics of the model's run.
             sections: Plugin sections, as stored in ``report_sections.json``.
         """
-        shap, lime = _results(report, "shap"), _results(report, "lime")
-        baseline = _results(report, "baseline").get("baseline")
-        agreement = _results(report, "agreement").get("agreement")
+        shap, lime = report.results_of("shap"), report.results_of("lime")
+        baseline = report.results_of("baseline").get("baseline")
+        agreement = report.results_of("agreement").get("agreement")
         return cls(
             folder=folder,
             status=report.to_dict(),

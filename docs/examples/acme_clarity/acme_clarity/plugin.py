@@ -130,13 +130,10 @@ def clarity_explainers() -> list[ExplainerSpec]:
 @hookimpl
 def clarity_report_sections(context: ModelContext, report: RunReport) -> list[ReportSection]:
     """One section from the step's in-memory results, when it ran."""
-    try:
-        result = report.step(STEP)
-    except KeyError:  # not selected, or disabled
+    results = report.results_of(STEP)
+    if not results:  # not selected, disabled, skipped or failed
         return []
-    if result.status != "ok":
-        return []
-    directions = result.results["directions"]
+    directions = results["directions"]
     features = directions["features"]
     lead = features[0]
     return [
