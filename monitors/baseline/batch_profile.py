@@ -242,23 +242,29 @@ class BatchProfile:
         rows: Rows read.
         profile: The batch's own profile of those columns (its types and bins from its
             first chunk), for the batch's ``statistics.json`` and ``constraints.json``.
+        own_profile: Whether to keep ``profile`` (the model inputs' batch does; the
+            model outputs' batch has no files of its own).
     """
 
     columns: dict[str, ColumnBatch]
     batch_columns: list[str] = field(default_factory=list)
     rows: int = 0
     profile: DataProfile | None = None
+    own_profile: bool = False
 
     @classmethod
-    def for_baseline(cls, baseline_columns: dict[str, Any]) -> BatchProfile:
-        """Empty summaries for each of the baseline's column profiles."""
+    def for_baseline(
+        cls, baseline_columns: dict[str, Any], *, own_profile: bool = False
+    ) -> BatchProfile:
+        """Empty summaries for each of the baseline's column profiles (and, with
+        ``own_profile``, the batch's own profile)."""
         columns: dict[str, ColumnBatch] = {}
         for name, profile in baseline_columns.items():
             if isinstance(profile, NumericProfile):
                 columns[name] = NumericBatch(profile)
             else:
                 columns[name] = CategoricalBatch(profile)
-        return cls(columns)
+        return cls(columns, own_profile=own_profile)
 
     def update(self, chunk: pd.DataFrame) -> None:
         """Add a chunk of rows; columns are matched by name."""
@@ -270,6 +276,8 @@ class BatchProfile:
         for name, summary in self.columns.items():
             if name in names:
                 summary.update(chunk[names[name]])
+        if not self.own_profile:
+            return
         own = chunk[present].rename(columns=str)
         if self.profile is None:  # its bins are never used: a few rows set types and edges
             self.profile = DataProfile.empty_like(own.head(PROFILE_SAMPLE_ROWS))

@@ -309,7 +309,7 @@ def check_batch(
     if labels_column is not None:
         ignored[labels_column] = "label column"
     checked = {n: c for n, c in baseline.profile.columns.items() if n not in ignored}
-    batch = BatchProfile.for_baseline(checked)
+    batch = BatchProfile.for_baseline(checked, own_profile=True)
     id_time = IdTimeSummary(columns)
     outputs = None if ctx is None else _Outputs(ctx, baseline, estimation=estimation)
     reservoir = _Reservoir(ATTRIBUTION_ROWS, np.random.default_rng(seed))

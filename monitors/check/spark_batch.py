@@ -214,7 +214,7 @@ def _summarise_partition(task: _Task) -> Any:
         import pandas as pd
 
         checked = DataProfile.from_dict(json.loads(task.checked)).columns
-        batch = BatchProfile.for_baseline(checked)
+        batch = BatchProfile.for_baseline(checked, own_profile=True)
         batch.profile = DataProfile.from_dict(json.loads(task.template))
         id_time = IdTimeSummary(BatchColumns(id=task.id_col, timestamp=task.time_col))
         outputs = _PartitionOutputs(task)
