@@ -28,11 +28,12 @@ from mlflow_clarity.monitors.baseline import sagemaker_files
 from mlflow_clarity.monitors.baseline.batch_profile import BatchProfile
 from mlflow_clarity.monitors.baseline.data_profile import DataProfile
 from mlflow_clarity.monitors.baseline.model_quality import compare_quality, new_quality
-from mlflow_clarity.monitors.baseline.step import THRESHOLDS, Baseline, output_frame
+from mlflow_clarity.monitors.baseline.step import THRESHOLDS, Baseline
 from mlflow_clarity.monitors.check import statistics as stats
 from mlflow_clarity.monitors.check.attribution_drift import attribution_drift, importance_weights
 from mlflow_clarity.monitors.check.batch_columns import BatchColumns, IdTimeSummary, batch_schema
 from mlflow_clarity.monitors.check.column_drift import compare_column
+from mlflow_clarity.monitors.check.model_outputs import add_outputs
 from mlflow_clarity.monitors.check.multivariate import multivariate_violation
 from mlflow_clarity.monitors.check.multivariate_content import (
     ContentReader,
@@ -191,18 +192,11 @@ class _Outputs:
             )
             self.error = f"the model could not be called on the batch: {exc!r}"[:300]
             return
-        names = predictor.output_names
-        if self.batch is None and self.baseline.predictions is not None:
-            self.batch = BatchProfile.for_baseline(self.baseline.predictions.columns)
-        if self.batch is not None:
-            self.batch.update(output_frame(outputs, names, predictor.is_classifier))
-        if labels is not None:
-            if self.quality is None:
-                self.quality = new_quality(names, outputs.shape[1])
-            if self.quality is not None:
-                self.quality.update(outputs, labels)
+        self.batch, self.quality = add_outputs(
+            self.batch, self.quality, self.baseline.predictions, outputs, predictor, labels
+        )
         if self.estimation is not None:
-            self.estimation.update(chunk, outputs, names, labels)
+            self.estimation.update(chunk, outputs, predictor.output_names, labels)
 
     def _update_captured(
         self, chunk: pd.DataFrame, captured: pd.DataFrame, labels: pd.Series | None

@@ -36,8 +36,8 @@ from mlflow_clarity.monitors.baseline.model_quality import (
     new_quality,
 )
 from mlflow_clarity.monitors.baseline.spark_profile import profile_from_payload, profile_payload
-from mlflow_clarity.monitors.baseline.step import output_frame
 from mlflow_clarity.monitors.check.batch_columns import BatchColumns, IdTimeSummary
+from mlflow_clarity.monitors.check.model_outputs import add_outputs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -180,16 +180,12 @@ class _PartitionOutputs:
             )
             self.error = f"the model could not be called on the batch: {exc!r}"[:300]
             return
-        names = predictor.output_names
+        predictions = None
         if self.batch is None and self.task.predictions is not None:
-            profile = DataProfile.from_dict(json.loads(self.task.predictions))
-            self.batch = BatchProfile.for_baseline(profile.columns)
-        if self.batch is not None:
-            self.batch.update(output_frame(outputs, names, predictor.is_classifier))
-        if labels is not None:
-            self.quality = self.quality or new_quality(names, outputs.shape[1])
-            if self.quality is not None:
-                self.quality.update(outputs, labels)
+            predictions = DataProfile.from_dict(json.loads(self.task.predictions))
+        self.batch, self.quality = add_outputs(
+            self.batch, self.quality, predictions, outputs, predictor, labels
+        )
 
 
 def _chunks(batches: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
